@@ -1,0 +1,366 @@
+"""The flag configuration: `.env`, the environment and command-line options, validated.
+
+Precedence is command line > process environment > `.env` > defaults. FATE-Builder
+sourced `.env` last, so the file silently beat what users typed; this module does not.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv.parser import parse_stream
+from dotenv.variables import Variable, parse_variables
+
+from . import catalog
+from .errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    help_zh: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("FATE_DIR", "/data/projects/fate", "FATE source checkout", "FATE 源码目录"),
+    Setting("PREFIX", "federatedai", "registry and namespace of every image", "所有镜像的仓库与命名空间"),
+    Setting("TAG", "latest", "tag of module images", "模块镜像的标签"),
+    Setting("BASE_TAG", "", "tag of base images (empty: same as `TAG`)", "基础镜像的标签（留空则同 `TAG`）"),
+    Setting("Docker_Options", "", "extra build options, e.g. `--no-cache`", "额外的构建参数，例如 `--no-cache`"),
+    Setting("Build_Basic", "1", "basic images", "构建基础镜像"),
+    Setting("Build_OP", "1", "optional images (client, fate-test)", "构建可选镜像（client、fate-test）"),
+    Setting("Build_FUM", "0", "fate-upgrade-manager", "构建 fate-upgrade-manager"),
+    Setting("Build_NN", "1", "neural-network images", "构建神经网络镜像"),
+    Setting("Build_Spark", "1", "Spark engine images", "构建 Spark 引擎镜像"),
+    Setting("Build_IPCL", "0", "Intel Paillier (IPCL) images", "构建 Intel Paillier（IPCL）镜像"),
+    Setting("IPCL_PKG_DIR", "", "pailliercryptolib_python source (empty: fetched from git at `IPCL_VERSION`)",
+            "pailliercryptolib_python 源码目录（留空则按 `IPCL_VERSION` 从 git 获取）"),
+    Setting("IPCL_VERSION", "v1.1.3", "IPCL version (git tag)", "IPCL 版本（git 标签）"),
+    Setting("Build_GPU", "0", "GPU images", "构建 GPU 镜像"),
+    Setting("Build_LLM", "0", "FATE-LLM images", "构建 FATE-LLM 镜像"),
+    Setting("Build_LLM_VERSION", "v1.2.0", "FATE-LLM version (git tag)", "FATE-LLM 版本（git 标签）"),
+    Setting("Platform", "amd64", "target architectures: `amd64`, `arm64` or `amd64,arm64`",
+            "目标架构：`amd64`、`arm64` 或 `amd64,arm64`"),
+    Setting("DOCKER_DIR", "", "tree of Dockerfiles (empty: this project's `docker/`); also `--docker-dir`",
+            "Dockerfile 目录（留空则为本项目的 `docker/`）；也可用 `--docker-dir`"),
+    Setting("CACHE", "none", "build cache: `none`, `inline`, `registry`, `local:DIR` or `gha`",
+            "构建缓存：`none`、`inline`、`registry`、`local:DIR` 或 `gha`"),
+    Setting("THIRD_PARTY_IMAGES", "mysql:8.0.28", "third-party images `save` puts in the offline bundle",
+            "`save` 打入离线包的第三方镜像"),
+)
+SETTING_NAMES = tuple(s.name for s in SETTINGS)
+DEFAULTS = {s.name: s.default for s in SETTINGS}
+
+FLAG_SETTINGS = {f"Build_{flag}": flag for flag in catalog.FLAGS}
+
+_TRUE = {"1", "true", "yes"}
+_FALSE = {"0", "false", "no"}
+
+# Docker's own grammar (distribution/reference), narrowed to what a PREFIX can be.
+_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_PREFIX_RE = re.compile(rf"(?:(?P<domain>{_DOMAIN})/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+_BARE_DOMAIN_RE = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})+(?::[0-9]+)?|"
+                             rf"{_DOMAIN_COMPONENT}:[0-9]+|localhost)")
+_GIT_REF_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
+_CACHE_KINDS = ("none", "inline", "registry", "local:DIR", "gha")
+_IMAGE_REF_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
+
+PROGRESS_MODES = ("auto", "plain", "tty", "quiet", "rawjson")
+
+
+@dataclass(frozen=True)
+class BakeOptions:
+    """`Docker_Options`, mapped onto the flags `docker buildx bake` has."""
+
+    no_cache: bool = False
+    pull: bool = False
+    load: bool = False
+    push: bool = False
+    progress: str | None = None
+    builder: str | None = None
+    provenance: str | None = None
+    sbom: str | None = None
+    metadata_file: str | None = None
+    set: tuple[str, ...] = ()
+
+
+# option -> (BakeOptions field, takes a value)
+_BAKE_OPTIONS: dict[str, tuple[str, bool]] = {
+    "--no-cache": ("no_cache", False),
+    "--pull": ("pull", False),
+    "--progress": ("progress", True),
+    "--builder": ("builder", True),
+    "--set": ("set", True),
+    "--provenance": ("provenance", True),
+    "--sbom": ("sbom", True),
+    "--metadata-file": ("metadata_file", True),
+    "--load": ("load", False),
+    "--push": ("push", False),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    fate_dir: str
+    prefix: str
+    tag: str
+    base_tag: str
+    flags: frozenset[str]
+    platforms: tuple[str, ...]
+    ipcl_pkg_dir: str
+    ipcl_version: str
+    llm_version: str
+    docker_dir: str
+    cache: str
+    third_party_images: tuple[str, ...]
+    bake_options: BakeOptions = field(default_factory=BakeOptions)
+    fate_version: str | None = None
+    # The settings as given, after precedence, for the header of the bake file.
+    raw: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def enabled(self, flag: str) -> bool:
+        return flag in self.flags
+
+
+def parse_flag(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(f"{name}={value!r}: a flag must be 0 or 1 (true/false and yes/no are accepted too)")
+
+
+def parse_platforms(value: str) -> tuple[str, ...]:
+    wanted = []
+    for part in value.split(","):
+        part = part.strip().lower()
+        part = part.removeprefix("linux/")
+        if part not in catalog.PLATFORMS:
+            allowed = ", ".join(catalog.PLATFORMS)
+            raise ConfigError(f"Platform={value!r}: allowed are {allowed} or amd64,arm64 (comma-separated)")
+        wanted.append(part)
+    return tuple(p for p in catalog.PLATFORMS if p in wanted)
+
+
+def parse_docker_options(value: str) -> BakeOptions:
+    try:
+        words = shlex.split(value)
+    except ValueError as exc:
+        raise ConfigError(f"Docker_Options={value!r}: cannot be split like a shell would: {exc}") from None
+    found: dict[str, object] = {}
+    sets: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        option, eq, inline = word.partition("=")
+        if option not in _BAKE_OPTIONS:
+            supported = " ".join(_BAKE_OPTIONS)
+            raise ConfigError(f"Docker_Options: {word!r} is not supported by bake; supported: {supported}")
+        attr, takes_value = _BAKE_OPTIONS[option]
+        if takes_value:
+            if eq:
+                arg = inline
+            elif i + 1 < len(words):
+                i += 1
+                arg = words[i]
+            else:
+                raise ConfigError(f"Docker_Options: {option} needs a value")
+            if attr == "set":
+                sets.append(arg)
+            else:
+                found[attr] = arg
+        else:
+            if eq:
+                raise ConfigError(f"Docker_Options: {option} takes no value, got {word!r}")
+            found[attr] = True
+        i += 1
+    if "progress" in found and found["progress"] not in PROGRESS_MODES:
+        raise ConfigError(
+            f"Docker_Options: --progress={found['progress']!r}: allowed are {', '.join(PROGRESS_MODES)}"
+        )
+    return BakeOptions(set=tuple(sets), **found)  # type: ignore[arg-type]
+
+
+def validate_cache(value: str) -> str:
+    if value in ("none", "inline", "registry", "gha"):
+        return value
+    if value.startswith("local:") and len(value) > len("local:"):
+        return value
+    raise ConfigError(f"CACHE={value!r}: allowed are {', '.join(_CACHE_KINDS)}")
+
+
+def read_fate_version(fate_dir: str) -> str | None:
+    """FATE's version, from the `FATE=` line of `$FATE_DIR/fate.env`; None if there is no file."""
+    path = Path(fate_dir, "fate.env")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise ConfigError(f"FATE_DIR: cannot read {path}: {exc.strerror}") from None
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "FATE":
+            return value.strip().strip("\"'")
+    raise ConfigError(f"FATE_DIR: {path} has no FATE=<version> line")
+
+
+def _parse_env_file(path: Path | None) -> list[tuple[str, str | None]]:
+    if path is None or not path.exists():
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--env-file: cannot read {path}: {exc.strerror}") from None
+    pairs = []
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise ConfigError(f"{path}:{binding.original.line}: cannot parse {binding.original.string.strip()!r}")
+        if binding.key is not None:
+            pairs.append((binding.key, binding.value))
+    return pairs
+
+
+def _interpolate(
+    pairs: list[tuple[str, str | None]], environ: Mapping[str, str], version: str | None, fate_env: Path
+) -> dict[str, str]:
+    """Resolve `${VAR}` in `.env` values the way python-dotenv does, with `${version}` from fate.env.
+
+    Values defined earlier in the file win over the environment, as in python-dotenv.
+    """
+    resolved: dict[str, str] = {}
+    for key, value in pairs:
+        if value is None:
+            continue
+        atoms = list(parse_variables(value))
+        scope: dict[str, str | None] = dict(environ)
+        if version is not None:
+            scope["version"] = version
+        scope.update(resolved)
+        for atom in atoms:
+            if isinstance(atom, Variable) and atom.name == "version" and "version" not in scope \
+                    and atom.default is None:
+                raise ConfigError(
+                    f"{key}={value}: uses ${{version}}, but {fate_env} is missing (set FATE_DIR to a FATE checkout)"
+                )
+        resolved[key] = "".join(atom.resolve(scope) for atom in atoms)
+    return resolved
+
+
+def load_config(
+    env_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> Config:
+    """Build a validated Config. `overrides` are command-line settings, the strongest."""
+    environ = dict(os.environ if environ is None else environ)
+    overrides = dict(overrides or {})
+    for name in overrides:
+        if name not in SETTING_NAMES:
+            raise ConfigError(f"unknown setting {name!r}; known settings: {', '.join(SETTING_NAMES)}")
+
+    pairs = _parse_env_file(env_file)
+
+    def pick(name: str, file_values: Mapping[str, str]) -> str:
+        for layer in (overrides, environ, file_values):
+            if name in layer:
+                return layer[name]
+        return DEFAULTS[name]
+
+    # FATE_DIR decides where ${version} comes from, so it is settled first.
+    if "FATE_DIR" in overrides or "FATE_DIR" in environ:
+        fate_dir_raw = pick("FATE_DIR", {})
+    else:
+        early = _interpolate(
+            [(k, v) for k, v in pairs if k == "FATE_DIR"], environ, None, Path("fate.env")
+        )
+        fate_dir_raw = pick("FATE_DIR", early)
+    fate_dir = os.path.abspath(os.path.expanduser(fate_dir_raw)) if fate_dir_raw else fate_dir_raw
+    if not fate_dir:
+        raise ConfigError("FATE_DIR is empty: set it to the FATE source checkout")
+    fate_env = Path(fate_dir, "fate.env")
+    version = read_fate_version(fate_dir)
+    file_values = _interpolate(pairs, environ, version, fate_env)
+
+    raw = {name: pick(name, file_values) for name in SETTING_NAMES}
+    raw["FATE_DIR"] = fate_dir
+
+    flags = frozenset(flag for name, flag in FLAG_SETTINGS.items() if parse_flag(name, raw[name]))
+
+    tag = raw["TAG"]
+    base_tag = raw["BASE_TAG"] or tag
+    for name, value in (("TAG", tag), ("BASE_TAG", base_tag)):
+        if not _TAG_RE.fullmatch(value):
+            raise ConfigError(
+                f"{name}={value!r}: a Docker tag is 1-128 of [A-Za-z0-9_.-], not starting with '.' or '-'"
+            )
+
+    prefix = raw["PREFIX"]
+    if not (_PREFIX_RE.fullmatch(prefix) or _BARE_DOMAIN_RE.fullmatch(prefix)):
+        raise ConfigError(
+            f"PREFIX={prefix!r}: must be [host[:port]/]namespace with lower-case path components,"
+            " e.g. federatedai or 127.0.0.1:5000/federatedai"
+        )
+
+    platforms = parse_platforms(raw["Platform"])
+    if "arm64" in platforms:
+        basic_only = {"Basic"}
+        beyond = [f"Build_{flag}" for flag in catalog.FLAGS if flag in flags and flag not in basic_only]
+        if beyond:
+            raise ConfigError(
+                f"Platform={raw['Platform']}: only the basic family exists for arm64; "
+                f"set {', '.join(f'{name}=0' for name in beyond)}"
+            )
+
+    for name in ("IPCL_VERSION", "Build_LLM_VERSION"):
+        if not _GIT_REF_RE.fullmatch(raw[name]):
+            raise ConfigError(f"{name}={raw[name]!r}: must be a git tag or branch name such as v1.2.0")
+
+    ipcl_pkg_dir = raw["IPCL_PKG_DIR"]
+    if ipcl_pkg_dir:
+        ipcl_pkg_dir = os.path.abspath(os.path.expanduser(ipcl_pkg_dir))
+        if "IPCL" in flags and not Path(ipcl_pkg_dir).is_dir():
+            raise ConfigError(
+                f"IPCL_PKG_DIR={raw['IPCL_PKG_DIR']!r}: no such directory; unset it to fetch "
+                f"pailliercryptolib_python {raw['IPCL_VERSION']} from git instead"
+            )
+
+    docker_dir = raw["DOCKER_DIR"] or str(PROJECT_ROOT / "docker")
+    docker_dir = os.path.abspath(os.path.expanduser(docker_dir))
+
+    third_party = tuple(raw["THIRD_PARTY_IMAGES"].replace(",", " ").split())
+    for ref in third_party:
+        if not _IMAGE_REF_RE.fullmatch(ref):
+            raise ConfigError(f"THIRD_PARTY_IMAGES: {ref!r} is not an image reference such as mysql:8.0.28")
+
+    return Config(
+        fate_dir=fate_dir,
+        prefix=prefix,
+        tag=tag,
+        base_tag=base_tag,
+        flags=flags,
+        platforms=platforms,
+        ipcl_pkg_dir=ipcl_pkg_dir,
+        ipcl_version=raw["IPCL_VERSION"],
+        llm_version=raw["Build_LLM_VERSION"],
+        docker_dir=docker_dir,
+        cache=validate_cache(raw["CACHE"]),
+        third_party_images=third_party,
+        bake_options=parse_docker_options(raw["Docker_Options"]),
+        fate_version=version,
+        raw=raw,
+    )

@@ -1,0 +1,96 @@
+"""The plan shown to people and tools: a table, JSON, or the graph for Graphviz or Mermaid."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import catalog
+from .plan import Plan
+
+FORMATS = ("table", "json", "dot", "mermaid")
+
+
+def plan_document(plan: Plan) -> dict:
+    config = plan.config
+    return {
+        "platforms": [f"linux/{p}" for p in config.platforms],
+        "prefix": config.prefix,
+        "tag": config.tag,
+        "base_tag": config.base_tag,
+        "fate_version": config.fate_version,
+        "flags": {f"Build_{f}": f in config.flags for f in catalog.FLAGS},
+        "images": [
+            {
+                "name": p.name,
+                "role": p.role,
+                "reference": p.reference,
+                "tags": [p.reference] if p.role == "selected" else [],
+                "platforms": [f"linux/{x}" for x in p.platforms],
+                "parent": p.image.parent,
+                "parent_reference": p.parent_reference,
+                "context_key": p.parent_context_key,
+                "dockerfile": str(Path(config.docker_dir, catalog.family_of(p.image).dockerfile_dir, "Dockerfile")),
+                "sources": [s.name for s in catalog.sources_of(p.image)],
+            }
+            for p in plan.images
+        ],
+        "edges": [list(edge) for edge in plan.edges()],
+        "warnings": list(plan.warnings),
+    }
+
+
+def as_json(plan: Plan) -> str:
+    return json.dumps(plan_document(plan), indent=2) + "\n"
+
+
+def as_table(plan: Plan) -> str:
+    doc = plan_document(plan)
+    header = ("IMAGE", "ROLE", "TAG", "PLATFORMS", "PARENT", "DOCKERFILE")
+    rows = [
+        (
+            image["name"],
+            image["role"],
+            image["reference"] if image["tags"] else "(untagged)",
+            ",".join(p.removeprefix("linux/") for p in image["platforms"]),
+            image["parent"] or catalog.BY_NAME[image["name"]].external or "",
+            image["dockerfile"],
+        )
+        for image in doc["images"]
+    ]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    selected, deps = len(plan.selected), len(plan.dependencies)
+    lines.append("")
+    lines.append(f"{selected} image(s) selected, {deps} built only as a dependency; "
+                 f"platforms {', '.join(doc['platforms'])}")
+    lines.append("")
+    lines.append("Graph (parent -> child):")
+    lines += [f"  {parent} -> {child}" for parent, child in doc["edges"]]
+    return "\n".join(lines) + "\n"
+
+
+def as_dot(plan: Plan) -> str:
+    lines = ["digraph fate_images {", "  rankdir=LR;", "  node [shape=box];"]
+    for p in plan.images:
+        style = "" if p.role == "selected" else ", style=dashed"
+        lines.append(f'  "{p.name}" [label="{p.name}\\n{p.tag}"{style}];')
+    lines += [f'  "{parent}" -> "{child}";' for parent, child in plan.edges()]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def as_mermaid(plan: Plan) -> str:
+    def node(name: str) -> str:
+        return name.replace("-", "_")
+
+    lines = ["graph LR"]
+    for p in plan.images:
+        shape = f'["{p.name}:{p.tag}"]' if p.role == "selected" else f'("{p.name} (dependency)")'
+        lines.append(f"  {node(p.name)}{shape}")
+    lines += [f"  {node(parent)} --> {node(child)}" for parent, child in plan.edges()]
+    return "\n".join(lines) + "\n"
+
+
+def format_plan(plan: Plan, fmt: str) -> str:
+    return {"table": as_table, "json": as_json, "dot": as_dot, "mermaid": as_mermaid}[fmt](plan)
