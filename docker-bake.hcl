@@ -19,9 +19,9 @@ variable "TAG" {
   default = "latest"
 }
 
-# Tag of the base images (base-image, base-image-ipcl).
+# Tag of the base images (base-image, base-image-ipcl); follows TAG unless set.
 variable "BASE_TAG" {
-  default = "latest"
+  default = TAG
 }
 
 # The FATE checkout the images are built from.

@@ -118,6 +118,7 @@ class Config:
     prefix: str
     tag: str
     base_tag: str
+    base_tag_explicit: bool
     flags: frozenset[str]
     platforms: tuple[str, ...]
     ipcl_pkg_dir: str
@@ -352,6 +353,7 @@ def load_config(
         prefix=prefix,
         tag=tag,
         base_tag=base_tag,
+        base_tag_explicit=bool(raw["BASE_TAG"]),
         flags=flags,
         platforms=platforms,
         ipcl_pkg_dir=ipcl_pkg_dir,

@@ -64,12 +64,21 @@ def aligned(attrs: Iterable[Attr], indent: int) -> str:
     return "\n".join(f"{pad}{a.key.ljust(width)} = {a.expr}" for a in attrs)
 
 
+class Expr(str):
+    """An HCL expression, written as is where a string would be quoted."""
+
+
+def hcl_value(value: str) -> str:
+    return value if isinstance(value, Expr) else hcl_string(value)
+
+
 def _variables(config: Config, bake_dir: Path) -> list[tuple[str, str, str]]:
     """(name, default, why) for every HCL variable, defaults from the configuration."""
     return [
         ("PREFIX", config.prefix, "Registry and namespace of every image."),
         ("TAG", config.tag, "Tag of the module images."),
-        ("BASE_TAG", config.base_tag, "Tag of the base images (base-image, base-image-ipcl)."),
+        ("BASE_TAG", config.base_tag if config.base_tag_explicit else Expr("TAG"),
+         "Tag of the base images (base-image, base-image-ipcl); follows TAG unless set."),
         ("FATE_DIR", config.fate_dir, "The FATE checkout the images are built from."),
         ("DOCKER_DIR", _portable_path(config.docker_dir, bake_dir),
          "The Dockerfile tree, relative to where bake runs."),
@@ -140,7 +149,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["hcl"] = hcl_string
+    env.filters["hcl"] = hcl_value
     env.filters["hcl_list"] = lambda items: "[" + ", ".join(hcl_string(i) for i in items) + "]"
     return env
 

@@ -1,0 +1,162 @@
+"""Contract with the real `docker buildx bake --print`: what buildx resolves is what the plan says.
+
+buildx is the reference resolver of every file rendered; --print needs no daemon.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from generator import catalog
+from generator.plan import build_plan, context_key, image_ref
+from generator.render import render
+
+from .conftest import ALL_OFF, config_of
+
+pytestmark = pytest.mark.buildx
+
+
+def _render(tmp_path: Path, **settings) -> tuple[Path, object]:
+    plan = build_plan(config_of(**settings))
+    path = tmp_path / "docker-bake.hcl"
+    path.write_text(render(plan, path))
+    return path, plan
+
+
+def _expected_sources(image, config) -> dict[str, str]:
+    out = {}
+    for source in catalog.sources_of(image):
+        if source.git:
+            version = config.ipcl_version if source.version_variable == "IPCL_VERSION" else config.llm_version
+            local = config.ipcl_pkg_dir if source.local_override else ""
+            out[source.name] = local or f"{source.git}#{version}"
+        else:
+            out[source.name] = f"{config.fate_dir}/{source.path}" if source.path else config.fate_dir
+    return out
+
+
+def _assert_matches_plan(printed: dict, plan, *, prefix: str, tag: str, base_tag: str, fate_dir: str | None = None):
+    config = plan.config
+    targets = printed["target"]
+    for name, target in targets.items():
+        image = catalog.BY_NAME[name]
+        own_tag = base_tag if image.base else tag
+        assert target["tags"] == [image_ref(prefix, name, own_tag)], name
+        assert target["platforms"] == [f"linux/{p}" for p in config.platforms], name
+        assert target["context"].endswith(catalog.family_of(image).dockerfile_dir), name
+        contexts = dict(target.get("contexts", {}))
+        if image.parent:
+            parent = catalog.BY_NAME[image.parent]
+            parent_ref = image_ref(prefix, parent.name, base_tag if parent.base else tag)
+            assert contexts.pop(context_key(parent_ref)) == f"target:{parent.name}", name
+            assert target["args"]["BASE_IMAGE"] == parent.name
+            assert target["args"]["BASE_TAG"] == (base_tag if parent.base else tag)
+        assert target["args"]["PREFIX"] == prefix
+        expected = _expected_sources(image, config)
+        if fate_dir is not None:
+            expected = {k: v.replace(config.fate_dir, fate_dir, 1) for k, v in expected.items()}
+        assert contexts == expected, name
+        assert target["labels"]["org.opencontainers.image.title"] == name
+
+
+@pytest.mark.parametrize("settings", [
+    {},
+    {**ALL_OFF, "Build_NN": "1", "Build_GPU": "1", "Build_LLM": "1", "TAG": "1.11.2-release", "BASE_TAG": "b1"},
+    {"Build_IPCL": "1", "Build_FUM": "1", "PREFIX": "127.0.0.1:5000/federatedai", "Platform": "amd64"},
+    {**ALL_OFF, "Build_Basic": "1", "Platform": "amd64,arm64", "PREFIX": "docker.io/library"},
+], ids=["default", "llm-split-tags", "ipcl-private-registry", "multiarch-library"])
+def test_buildx_resolves_default_group_to_the_planned_targets(tmp_path, buildx, settings):
+    path, plan = _render(tmp_path, **settings)
+    printed = buildx(path)
+    assert printed["group"]["default"]["targets"] == list(plan.selected)
+    # bake pulls in the parents a selected target links to, so the resolved set is the whole plan.
+    assert set(printed["target"]) == {p.name for p in plan.images}
+    c = plan.config
+    _assert_matches_plan(printed, plan, prefix=c.prefix, tag=c.tag, base_tag=c.base_tag)
+
+
+def test_buildx_resolves_all_34_targets(tmp_path, buildx):
+    path, plan = _render(tmp_path)
+    printed = buildx(path, "all")
+    assert len(printed["target"]) == 34
+    _assert_matches_plan(printed, plan, prefix="federatedai", tag="latest", base_tag="latest")
+
+
+@pytest.mark.parametrize("group", ["basic", "spark", "nn", "gpu", "llm", "ipcl", "op", "fum"])
+def test_flag_groups_resolve_to_the_images_their_flag_enables(tmp_path, buildx, group):
+    path, plan = _render(tmp_path)
+    printed = buildx(path, group)
+    flag = next(f for f in catalog.FLAGS if f.lower() == group)
+    members = {i.name for i in catalog.IMAGES if flag in i.flags}
+    assert set(printed["group"][group]["targets"]) == members
+
+
+@pytest.mark.parametrize("env", [
+    {"TAG": "2.0.0"},
+    {"PREFIX": "docker.io/library", "TAG": "latest", "BASE_TAG": "latest"},
+    {"PREFIX": "index.docker.io/fate", "TAG": "v9", "BASE_TAG": "latest"},
+    {"PREFIX": "harbor.local:8443/fate/team", "BASE_TAG": "base-1"},
+])
+def test_overriding_prefix_and_tags_at_bake_time_keeps_every_context_key_matching(tmp_path, buildx, env):
+    path, plan = _render(tmp_path, Build_IPCL="1", Build_GPU="1", Build_LLM="1", Build_FUM="1")
+    printed = buildx(path, "all", env=env)
+    prefix = env.get("PREFIX", "federatedai")
+    tag = env.get("TAG", "latest")
+    base_tag = env.get("BASE_TAG", tag if "TAG" in env else "latest")
+    _assert_matches_plan(printed, plan, prefix=prefix, tag=tag, base_tag=base_tag)
+
+
+HOSTILE = 'fate "dir" \\ back${HOME}%{if}\nnew'
+
+
+def test_hostile_paths_reach_buildx_literally(tmp_path, buildx):
+    fate_dir = tmp_path / HOSTILE
+    pkg = tmp_path / 'ipcl "pkg" ${x}'
+    pkg.mkdir()
+    path, plan = _render(tmp_path, FATE_DIR=str(fate_dir), Build_IPCL="1", IPCL_PKG_DIR=str(pkg))
+    printed = buildx(path, "ipcl", "basic")
+    assert printed["target"]["fateflow"]["contexts"]["fate-python"] == f"{fate_dir}/python"
+    assert printed["target"]["base-image-ipcl"]["contexts"]["ipcl-src"] == str(pkg)
+    _assert_matches_plan(printed, plan, prefix="federatedai", tag="latest", base_tag="latest")
+
+
+def test_fate_dir_overridden_at_bake_time_moves_every_source_context(tmp_path, buildx):
+    path, plan = _render(tmp_path)
+    printed = buildx(path, env={"FATE_DIR": "/srv/FATE"})
+    _assert_matches_plan(printed, plan, prefix="federatedai", tag="latest", base_tag="latest", fate_dir="/srv/FATE")
+
+
+def test_ipcl_source_falls_back_to_git_at_ipcl_version(tmp_path, buildx):
+    path, _ = _render(tmp_path, Build_IPCL="1")
+    printed = buildx(path, "base-image-ipcl", env={"IPCL_VERSION": "v2.0.0"})
+    assert printed["target"]["base-image-ipcl"]["contexts"]["ipcl-src"] == \
+        "https://github.com/intel/pailliercryptolib_python.git#v2.0.0"
+
+
+@pytest.mark.parametrize("cache, cache_from, cache_to", [
+    ("none", None, None),
+    ("registry", ["type=registry,ref=reg:5000/fate/fateflow:buildcache"],
+     ["type=registry,ref=reg:5000/fate/fateflow:buildcache,mode=max"]),
+    ("inline", ["type=registry,ref=reg:5000/fate/fateflow:v1"], ["type=inline"]),
+    ("gha", ["type=gha,scope=fateflow"], ["type=gha,scope=fateflow,mode=max"]),
+    ("local:/var/cache/fb", ["type=local,src=/var/cache/fb/fateflow"],
+     ["type=local,dest=/var/cache/fb/fateflow,mode=max"]),
+])
+def test_cache_setting_renders_cache_from_and_cache_to_for_every_target(tmp_path, buildx, cache, cache_from, cache_to):
+    path, _ = _render(tmp_path, CACHE=cache, PREFIX="reg:5000/fate", TAG="v1")
+    printed = buildx(path, "all")
+    target = printed["target"]["fateflow"]
+    assert target.get("cache-from") == cache_from
+    assert target.get("cache-to") == cache_to
+    assert all(("cache-to" in t) == (cache_to is not None) for t in printed["target"].values())
+
+
+def test_variables_default_to_the_configuration_at_render_time(tmp_path, buildx, fate_dir):
+    path, _ = _render(tmp_path, FATE_DIR=str(fate_dir), TAG="1.11.2-release", PREFIX="reg.io/fate")
+    printed = buildx(path, "fateflow")
+    target = printed["target"]["fateflow"]
+    assert target["tags"] == ["reg.io/fate/fateflow:1.11.2-release"]
+    assert target["labels"]["org.opencontainers.image.version"] == "1.11.2"
+    assert target["contexts"]["fate-python"] == f"{fate_dir}/python"
