@@ -57,7 +57,6 @@ test-unit: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check generator tests benchmarks
-	$(BIN)/ruff format --check generator tests benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
+import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from . import report
-from .config import SETTING_NAMES, Config, load_config
+from . import build, doctor, report
+from .config import PROGRESS_MODES, SETTING_NAMES, Config, load_config
+from .docker import Engine
 from .errors import ConfigError, FateBuilderError
 from .plan import Plan, build_plan
 from .render import DEFAULT_OUTPUT, render, write_atomic
@@ -43,6 +47,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="show what the configuration builds")
     p.add_argument("--format", choices=report.FORMATS, default="table")
 
+    p = sub.add_parser("bake", help="render, then build with docker buildx bake")
+    p.add_argument("targets", nargs="*", metavar="TARGET|GROUP", help="what to build (default: the selection)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--load", action="store_true", help="load the images into the engine's image store")
+    mode.add_argument("--push", action="store_true", help="push the images to PREFIX")
+    p.add_argument("--print", action="store_true", dest="print_only", help="print bake's resolved definition")
+    p.add_argument("--builder", help="buildx builder to use")
+    p.add_argument("--metadata-file", help="write bake's build metadata (image digests) here")
+    p.add_argument("--progress", choices=PROGRESS_MODES, help="BuildKit progress output")
+    p.add_argument("--output", "-o", type=Path, default=DEFAULT_OUTPUT, help="where to render the bake file")
+
+    p = sub.add_parser("push", help="push the selected images to PREFIX")
+
+    p = sub.add_parser("save", help="write the offline bundle: fate.images.tar.gz and third-party.images.tar.gz")
+    p.add_argument("--output-dir", type=Path, default=Path("."), help="folder for the archives (default: .)")
+
+    p = sub.add_parser("load", help="load the offline bundle into the engine")
+    p.add_argument("directory", nargs="?", type=Path, default=Path("."), help="folder with the archives")
+
+    sub.add_parser("doctor", help="check the machine can build the configured images")
     return parser
 
 
@@ -90,16 +114,82 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def cmd_bake(args: argparse.Namespace) -> int:
+    plan = _plan(args)
+    options = plan.config.bake_options
+    options = replace(
+        options,
+        load=args.load or (options.load and not args.push),
+        push=args.push or (options.push and not args.load),
+        builder=args.builder or options.builder,
+        metadata_file=args.metadata_file or options.metadata_file,
+        progress=args.progress or options.progress,
+    )
+    request = build.BakeRequest(targets=tuple(args.targets), options=options, print_only=args.print_only)
+    printed = build.run_bake(Engine(), plan, args.output.resolve(), request, out=_say)
+    if printed is not None:
+        print(json.dumps(printed, indent=2))
+    else:
+        _say(f"built {', '.join(request.targets or ('default',))}")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    pushed = build.push(Engine(), _plan(args), _say)
+    _say(f"pushed {len(pushed)} image(s)")
+    return 0
+
+
+def cmd_save(args: argparse.Namespace) -> int:
+    build.save(Engine(), _plan(args), args.output_dir, _say)
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    build.load(Engine(), args.directory, _say)
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    plan = _plan(args)
+    options = plan.config.bake_options
+    checks = doctor.engine_checks(Engine().facts(options.builder), plan, load=options.load, push=options.push)
+    checks += doctor.source_checks(plan)
+    for check in checks:
+        for line in check.lines():
+            print(line)
+    bad = doctor.failed(checks)
+    if bad:
+        _say(f"fate-builder: {len(bad)} check(s) failed")
+        return 1
+    return 0
+
+
 COMMANDS = {
     "render": cmd_render,
     "check": cmd_check,
     "plan": cmd_plan,
+    "bake": cmd_bake,
+    "push": cmd_push,
+    "save": cmd_save,
+    "load": cmd_load,
+    "doctor": cmd_doctor,
 }
+
+
+def _terminate(signum, frame):
+    # SIGTERM unwinds like Ctrl-C, so temporary files are removed on the way out.
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:

@@ -78,7 +78,9 @@ _GIT_REF_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
 _CACHE_KINDS = ("none", "inline", "registry", "local:DIR", "gha")
 _IMAGE_REF_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
 
-PROGRESS_MODES = ("auto", "plain", "tty", "quiet", "rawjson")
+# fate-builder reads BuildKit's plain log to name failed targets, so it always asks for
+# plain progress; "quiet" reads it without echoing. A tty display needs the terminal itself.
+PROGRESS_MODES = ("auto", "plain", "quiet")
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,18 @@ def _variables(config: Config, bake_dir: Path) -> list[tuple[str, str, str]]:
     ]
 
 
+def bake_variables(config: Config) -> dict[str, str]:
+    """The variables' values for a run of this configuration, as environment for bake.
+
+    Passed explicitly so that a stray TAG or PREFIX in the caller's environment cannot
+    override what the configuration (with its own precedence rules) settled on.
+    """
+    values = {name: str(default) for name, default, _ in _variables(config, Path("/"))}
+    values["BASE_TAG"] = config.base_tag
+    values["DOCKER_DIR"] = config.docker_dir
+    return values
+
+
 def _portable_path(path: str, bake_dir: Path) -> str:
     """Relative to the bake file when inside its folder, so a committed file works in any clone."""
     try:

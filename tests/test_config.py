@@ -169,7 +169,8 @@ def test_docker_options_are_split_like_a_shell_and_mapped_to_bake_flags():
     ("--network host", r"'--network' is not supported"),
     ("--no-cache 'unclosed", r"cannot be split like a shell would"),
     ("--progress", r"--progress needs a value"),
-    ("--progress=fancy", r"--progress='fancy': allowed are auto, plain, tty, quiet, rawjson"),
+    ("--progress=fancy", r"--progress='fancy': allowed are auto, plain, quiet"),
+    ("--progress=tty", r"--progress='tty': allowed are auto, plain, quiet"),
     ("--no-cache=1", r"--no-cache takes no value"),
 ])
 def test_unsupported_or_malformed_docker_options_are_errors(value, message):

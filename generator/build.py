@@ -1,0 +1,300 @@
+"""Running builds: bake, push, save and load, on top of the thin Docker layer.
+
+The pure parts (which options become which bake flags, which targets failed according
+to BuildKit's log, what goes in the offline bundle) are functions of their inputs so
+they are tested without an engine; the rest sequences calls into `docker.Engine`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from python_on_whales.exceptions import DockerException
+
+from . import catalog, doctor
+from .config import BakeOptions
+from .docker import Engine
+from .errors import ConfigError, FateBuilderError
+from .plan import Plan
+from .render import bake_variables, render, write_atomic
+
+FATE_ARCHIVE = "fate.images.tar.gz"
+THIRD_PARTY_ARCHIVE = "third-party.images.tar.gz"
+
+
+class BuildFailed(FateBuilderError):
+    pass
+
+
+class PreflightFailed(FateBuilderError):
+    pass
+
+
+def _attest(kind: str, value: str) -> str:
+    """`--sbom`/`--provenance` VALUE as the attest entry bake's own flags expand to."""
+    if value.lower() in ("true", "1"):
+        return f"type={kind}"
+    if value.lower() in ("false", "0"):
+        return f"type={kind},disabled=true"
+    return f"type={kind},{value}"
+
+
+def bake_arguments(options: BakeOptions) -> dict:
+    """python-on-whales `buildx.bake` keyword arguments for the mapped Docker_Options."""
+    overrides: dict[str, str] = {}
+    for item in options.set:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ConfigError(f"Docker_Options: --set {item!r} must be TARGET.KEY=VALUE")
+        if key in overrides:
+            raise ConfigError(f"Docker_Options: --set {key} is given twice; give each key once")
+        overrides[key] = value
+    # Two patterns that match every target, so an SBOM and a provenance attestation can both be asked for.
+    if options.sbom is not None:
+        overrides["*.attest"] = _attest("sbom", options.sbom)
+    if options.provenance is not None:
+        overrides["**.attest"] = _attest("provenance", options.provenance)
+    args = {
+        "cache": not options.no_cache,
+        "pull": options.pull,
+        "load": options.load,
+        "push": options.push,
+        "builder": options.builder,
+        "metadata_file": options.metadata_file,
+        "set": overrides,
+    }
+    return args
+
+
+_VERTEX = re.compile(r"^#(\d+) \[([A-Za-z0-9_.-]+)[ \]]")
+_VERTEX_ERROR = re.compile(r"^#(\d+) ERROR[: ]")
+_SUMMARY = re.compile(r"^ > \[([A-Za-z0-9_.-]+)[ \]]")
+_TARGET_ERROR = re.compile(r'^ERROR: target "?([A-Za-z0-9_.-]+)"?:')
+
+
+class FailureTracker:
+    """Reads BuildKit's plain progress and remembers which targets had a failing step.
+
+    bake prefixes each step with its target (`#12 [fateflow 2/5] RUN ...`); the step's
+    error line (`#12 ERROR: ...`), the error summary (` > [fateflow 2/5] RUN ...:`) or
+    bake's own `ERROR: target "x": ...` names it.
+    """
+
+    def __init__(self, known: Iterable[str]):
+        self.known = set(known)
+        self.vertex_target: dict[str, str] = {}
+        self.failed: list[str] = []
+
+    def feed(self, line: str) -> None:
+        line = line.rstrip("\n")
+        target = None
+        if m := _VERTEX.match(line):
+            if m.group(2) in self.known:
+                self.vertex_target.setdefault(m.group(1), m.group(2))
+        if m := _VERTEX_ERROR.match(line):
+            target = self.vertex_target.get(m.group(1))
+        elif m := (_SUMMARY.match(line) or _TARGET_ERROR.match(line)):
+            target = m.group(1) if m.group(1) in self.known else None
+        if target and target not in self.failed:
+            self.failed.append(target)
+
+
+@dataclass(frozen=True)
+class BakeRequest:
+    targets: tuple[str, ...]
+    options: BakeOptions
+    print_only: bool = False
+
+
+def resolve_targets(plan: Plan, requested: Iterable[str]) -> tuple[str, ...]:
+    """The target names a request of targets and groups stands for, parents first."""
+    requested = tuple(requested) or ("default",)
+    groups = {g.name: g.targets for g in plan.groups}
+    names = {t.name for t in plan.targets}
+    unknown = [r for r in requested if r not in names and r not in groups]
+    if unknown:
+        raise ConfigError(
+            f"unknown target or group {', '.join(unknown)} for Platform={','.join(plan.config.platforms)}; "
+            f"groups: {', '.join(groups)}; targets: see `fate-builder plan`"
+        )
+    wanted = {n for r in requested for n in groups.get(r, (r,))}
+    return tuple(t.name for t in plan.targets if t.name in wanted)
+
+
+def dependencies_of(plan: Plan, targets: Iterable[str]) -> tuple[str, ...]:
+    """Parents the targets need that were not asked for themselves."""
+    targets = set(targets)
+    needed = {a.name for t in targets for a in catalog.ancestors(catalog.BY_NAME[t])}
+    return tuple(t.name for t in plan.targets if t.name in needed - targets)
+
+
+def descendants_of(plan: Plan, names: Iterable[str]) -> set[str]:
+    names = set(names)
+    return {t.name for t in plan.targets if names & {a.name for a in catalog.ancestors(t)}}
+
+
+def bake_call(plan: Plan, targets: tuple[str, ...], options: BakeOptions) -> tuple[list[str], dict]:
+    """The targets and python-on-whales arguments for one bake of `targets`.
+
+    A parent that was not asked for is still built, through its `target:` link, but
+    buildx 0.13 then exports and tags it like any target. So it is named in the call with
+    a cache-only output: built, linked, never tagged or pushed. `--load` becomes a per
+    target output for the same reason (bake's own `--load` applies to every target).
+    """
+    dependencies = dependencies_of(plan, targets)
+    kwargs = bake_arguments(options)
+    overrides = dict(kwargs["set"])
+    for name in dependencies:
+        overrides[f"{name}.output"] = "type=cacheonly"
+    if kwargs.pop("load"):
+        for name in targets:
+            overrides[f"{name}.output"] = "type=docker"
+    kwargs["set"] = overrides
+    return [*targets, *dependencies], kwargs
+
+
+def preflight(engine: Engine, plan: Plan, options: BakeOptions, out: Callable[[str], None]) -> None:
+    checks = doctor.engine_checks(engine.facts(options.builder), plan, load=options.load, push=options.push)
+    checks += doctor.source_checks(plan) if not doctor.failed(checks) else []
+    bad = doctor.failed(checks)
+    if bad:
+        for check in bad:
+            for line in check.lines():
+                out(line)
+        raise PreflightFailed(f"{len(bad)} preflight check(s) failed; fix them or run `fate-builder doctor`")
+
+
+def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
+             out: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+             log: Callable[[str], None] | None = None) -> dict | None:
+    """Render, check the machine, bake. Returns bake's resolved definition for --print.
+
+    When a target fails, BuildKit cancels the targets still running beside it; they are
+    baked again (their finished steps come from cache) so one broken image does not cost
+    the others, and the failed ones are named at the end.
+    """
+    targets = resolve_targets(plan, request.targets)
+    write_atomic(bake_file, render(plan, bake_file))
+    variables = bake_variables(plan.config)
+    options = request.options
+    if request.print_only:
+        names, kwargs = bake_call(plan, targets, options)
+        try:
+            return engine.client.buildx.bake(targets=names, files=[str(bake_file)], variables=variables,
+                                             print=True, **kwargs)
+        except DockerException as exc:
+            raise BuildFailed(f"bake --print failed: {(exc.stderr or '').strip()}") from None
+    preflight(engine, plan, options, out)
+    if log is None:
+        log = (lambda line: None) if options.progress == "quiet" else _echo
+    failed: list[str] = []
+    remaining = targets
+    while remaining:
+        names, kwargs = bake_call(plan, remaining, options)
+        tracker = FailureTracker(t.name for t in plan.targets)
+        try:
+            for line in engine.bake_stream(bake_file, names, variables, progress="plain", **kwargs):
+                log(line)
+                tracker.feed(line)
+            break
+        except DockerException as exc:
+            if not tracker.failed:
+                raise BuildFailed(f"bake failed (exit status {exc.return_code}); see BuildKit's errors above") \
+                    from None
+            failed += [t for t in tracker.failed if t not in failed]
+            blocked = set(failed) | descendants_of(plan, failed)
+            remaining = tuple(t for t in remaining if t not in blocked)
+            if remaining:
+                out(f"fate-builder: {', '.join(tracker.failed)} failed; "
+                    f"finishing the targets that do not depend on it: {', '.join(remaining)}")
+    if failed:
+        skipped = sorted(set(targets) & descendants_of(plan, failed) - set(failed))
+        tail = f" (not built, their parent failed: {', '.join(skipped)})" if skipped else ""
+        raise BuildFailed(f"bake failed: target(s) {', '.join(failed)} failed{tail}")
+    return None
+
+
+def _echo(line: str) -> None:
+    sys.stderr.write(line)
+    sys.stderr.flush()
+
+
+def tagged_references(plan: Plan, *, include_base: bool = True) -> list[str]:
+    return [p.reference for p in plan.images if p.role == "selected" and (include_base or not p.image.base)]
+
+
+def push(engine: Engine, plan: Plan, out: Callable[[str], None]) -> list[str]:
+    references = tagged_references(plan)
+    missing = [r for r in references if not engine.image_exists(r)]
+    if missing:
+        raise FateBuilderError(
+            f"not built yet: {', '.join(missing)}; run `fate-builder bake` first (or `fate-builder bake --push`)"
+        )
+    for reference in references:
+        out(f"pushing {reference}")
+        engine.push(reference)
+    return references
+
+
+def _write_gzip(path: Path, chunks: Iterable[bytes]) -> None:
+    with open(path, "wb") as raw:
+        # mtime=0: the same images give the same archive bytes.
+        with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+            for chunk in chunks:
+                gz.write(chunk)
+        raw.flush()
+        os.fsync(raw.fileno())
+
+
+def save(engine: Engine, plan: Plan, output_dir: Path, out: Callable[[str], None]) -> dict[str, list[str]]:
+    """FATE-Builder's offline bundle: both archives appear together, complete, or not at all."""
+    fate_images = tagged_references(plan, include_base=False)
+    third_party = list(plan.config.third_party_images)
+    missing = [r for r in fate_images if not engine.image_exists(r)]
+    if missing:
+        raise FateBuilderError(f"not built yet: {', '.join(missing)}; run `fate-builder bake` first")
+    for reference in third_party:
+        if not engine.image_exists(reference):
+            out(f"pulling {reference}")
+            engine.pull(reference)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    bundle = {name: refs for name, refs in ((FATE_ARCHIVE, fate_images), (THIRD_PARTY_ARCHIVE, third_party)) if refs}
+    temporaries: dict[str, Path] = {}
+    try:
+        for name, references in bundle.items():
+            temporaries[name] = output_dir / f".{name}.{os.getpid()}.tmp"
+            _write_gzip(temporaries[name], engine.save(references))
+        for name, tmp in temporaries.items():
+            os.replace(tmp, output_dir / name)
+    except BaseException:
+        for tmp in temporaries.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    for name, references in bundle.items():
+        size = (output_dir / name).stat().st_size
+        out(f"{output_dir / name} ({size / 1e6:.1f} MB)")
+        for reference in references:
+            out(f"  {reference}")
+    return bundle
+
+
+def load(engine: Engine, directory: Path, out: Callable[[str], None]) -> list[str]:
+    archives = [directory / name for name in (FATE_ARCHIVE, THIRD_PARTY_ARCHIVE)]
+    present = [a for a in archives if a.is_file()]
+    if not present:
+        raise FateBuilderError(f"{directory}: no {FATE_ARCHIVE} or {THIRD_PARTY_ARCHIVE} to load")
+    loaded = []
+    for archive in present:
+        images = engine.load(archive)
+        out(f"{archive}: loaded {len(images)} image(s)")
+        for image in images:
+            out(f"  {image}")
+        loaded += images
+    return loaded
+

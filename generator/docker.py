@@ -1,0 +1,134 @@
+"""The Docker side, and only it: a thin layer over python-on-whales.
+
+Every call to the docker CLI in the project goes through here, as argument lists built
+by python-on-whales (never a shell string), so the rest of the package stays pure and
+testable without an engine.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from python_on_whales import DockerClient
+from python_on_whales.exceptions import DockerException
+
+from .errors import FateBuilderError
+
+
+class EngineError(FateBuilderError):
+    """The engine refused or failed; the message says what to do."""
+
+
+def _message(exc: DockerException) -> str:
+    text = (exc.stderr or exc.stdout or "").strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else f"exit status {exc.return_code}"
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    """What the checks need to know about the machine; gathered once, judged elsewhere."""
+
+    cli: str | None
+    server_version: str | None
+    server_error: str | None
+    buildx_version: str | None
+    builder_name: str | None
+    builder_driver: str | None
+    builder_platforms: tuple[str, ...]
+    builder_error: str | None
+    containerd_store: bool
+
+
+def _version_tuple(text: str | None) -> tuple[int, ...] | None:
+    match = re.search(r"v?(\d+)\.(\d+)(?:\.(\d+))?", text or "")
+    if not match:
+        return None
+    return tuple(int(part or 0) for part in match.groups())
+
+
+class Engine:
+    def __init__(self, client: DockerClient | None = None):
+        self.client = client or DockerClient()
+
+    # --- facts -----------------------------------------------------------------------
+
+    def facts(self, builder: str | None = None) -> EngineFacts:
+        cli = shutil.which("docker")
+        if cli is None:
+            return EngineFacts(None, None, "no docker CLI on PATH", None, None, None, (), None, False)
+        server_version = server_error = None
+        containerd = False
+        try:
+            info = self.client.info()
+            server_version = info.server_version
+            containerd = any(
+                len(row) == 2 and row[0] == "driver-type" and "containerd.snapshotter" in row[1]
+                for row in (info.driver_status or [])
+            )
+        except DockerException as exc:
+            server_error = _message(exc)
+        try:
+            buildx_version = self.client.buildx.version()
+        except DockerException:
+            buildx_version = None
+        builder_name = builder_driver = builder_error = None
+        platforms: tuple[str, ...] = ()
+        if buildx_version and server_error is None:
+            try:
+                inspected = self.client.buildx.inspect(builder)
+                builder_name, builder_driver = inspected.name, inspected.driver
+                platforms = tuple(p for node in inspected.nodes for p in (node.platforms or []))
+            except DockerException as exc:
+                builder_error = _message(exc)
+        return EngineFacts(cli, server_version, server_error, buildx_version, builder_name, builder_driver,
+                           platforms, builder_error, containerd)
+
+    # --- bake ------------------------------------------------------------------------
+
+    def bake_stream(self, bake_file: Path, targets: list[str], variables: dict[str, str], **options) -> Iterator[str]:
+        """Run bake and yield BuildKit's progress as it comes (plain text lines)."""
+        return self.client.buildx.bake(targets=targets, files=[str(bake_file)], variables=variables,
+                                       stream_logs=True, **options)
+
+    # --- images ----------------------------------------------------------------------
+
+    def image_exists(self, reference: str) -> bool:
+        return self.client.image.exists(reference)
+
+    def image_id(self, reference: str) -> str:
+        return self.client.image.inspect(reference).id
+
+    def pull(self, reference: str) -> None:
+        try:
+            self.client.image.pull(reference, quiet=True)
+        except DockerException as exc:
+            raise EngineError(f"cannot pull {reference}: {_message(exc)}") from None
+
+    def push(self, reference: str) -> None:
+        try:
+            self.client.image.push(reference, quiet=True)
+        except DockerException as exc:
+            raise EngineError(f"cannot push {reference}: {_message(exc)}") from None
+
+    def save(self, references: Iterable[str]) -> Iterator[bytes]:
+        """The `docker save` tar of the images, as a stream of chunks."""
+        try:
+            yield from self.client.image.save(list(references))
+        except DockerException as exc:
+            raise EngineError(f"docker save failed: {_message(exc)}") from None
+
+    def load(self, archive: Path) -> list[str]:
+        try:
+            return self.client.image.load(str(archive))
+        except DockerException as exc:
+            raise EngineError(f"cannot load {archive}: {_message(exc)}") from None
+
+
+def version_at_least(text: str | None, minimum: tuple[int, ...]) -> bool:
+    found = _version_tuple(text)
+    return found is not None and found >= minimum

@@ -1,0 +1,139 @@
+"""Preflight checks: each a pass/fail line with the fix, judged from gathered facts.
+
+`bake` runs the same checks first, so a missing QEMU or a stopped daemon is one clear
+line instead of a long BuildKit error halfway through a build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import catalog
+from .docker import EngineFacts, version_at_least
+from .plan import Plan
+
+# Named contexts (`target:` links, extra contexts) arrived in buildx 0.8 with BuildKit 0.10
+# (Docker 23 ships a newer one built in).
+MIN_BUILDX = (0, 8)
+MIN_SERVER = (23, 0)
+QEMU_FIX = (
+    "install QEMU binfmt handlers: `apt-get install qemu-user-static` (Debian/Ubuntu) or "
+    "`docker run --privileged --rm tonistiigi/binfmt --install arm64`, or add a native arm64 node "
+    "(`docker buildx create --append --name <builder> ssh://arm64-host`)"
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    # A failed check that does not stop a build (it only limits what the build can do).
+    warning: bool = False
+
+    def lines(self) -> list[str]:
+        mark = "ok" if self.ok else ("warn" if self.warning else "FAIL")
+        out = [f"[{mark:>4}] {self.name}: {self.detail}"]
+        if not self.ok and self.fix:
+            out.append(f"       fix: {self.fix}")
+        return out
+
+
+def engine_checks(facts: EngineFacts, plan: Plan, *, load: bool = False, push: bool = False) -> list[Check]:
+    config = plan.config
+    checks = []
+    if facts.cli is None:
+        return [Check("docker CLI", False, "not found on PATH",
+                      "install Docker (Debian 13: `apt-get install docker.io docker-buildx`; "
+                      "this project: `make engine`)")]
+    checks.append(Check("docker CLI", True, facts.cli))
+    if facts.server_error is not None:
+        checks.append(Check("Docker daemon", False, f"not reachable: {facts.server_error}",
+                            "start the daemon (`systemctl start docker`, or `make engine` here) or point "
+                            "DOCKER_HOST / `docker context use` at a running one"))
+        return checks
+    server_ok = version_at_least(facts.server_version, MIN_SERVER)
+    checks.append(Check("Docker daemon", server_ok, f"Docker Engine {facts.server_version}",
+                        "upgrade to Docker Engine 23 or newer (BuildKit with named-context support)"))
+    buildx_ok = version_at_least(facts.buildx_version, MIN_BUILDX)
+    checks.append(Check(
+        "buildx", buildx_ok,
+        facts.buildx_version or "not installed",
+        "install buildx 0.8 or newer (Debian: `apt-get install docker-buildx`; or put the docker-buildx "
+        "binary in ~/.docker/cli-plugins/); named contexts need buildx 0.8+ and BuildKit 0.10+",
+    ))
+    if not buildx_ok:
+        return checks
+    if facts.builder_error is not None:
+        checks.append(Check("builder", False, facts.builder_error,
+                            "create or select a builder: `docker buildx ls`, `docker buildx use default`"))
+        return checks
+    wanted = {f"linux/{p}" for p in config.platforms}
+    missing = sorted(wanted - set(facts.builder_platforms))
+    checks.append(Check(
+        f"builder {facts.builder_name} ({facts.builder_driver}) platforms",
+        not missing,
+        f"supports {', '.join(sorted(wanted & set(facts.builder_platforms))) or 'none requested'}"
+        + (f"; missing {', '.join(missing)}" if missing else ""),
+        QEMU_FIX if any(p.endswith("arm64") for p in missing) else "use a builder with a node for that platform",
+    ))
+    multi = len(config.platforms) > 1
+    exports_cache = config.cache not in ("none", "inline")
+    store_ok = facts.builder_driver != "docker" or facts.containerd_store
+    needs_store = (multi and (load or not push)) or exports_cache
+    what = []
+    if multi:
+        what.append("loading multi-platform images")
+    if exports_cache:
+        what.append(f"exporting cache (CACHE={config.cache})")
+    detail = (
+        "containerd image store" if facts.containerd_store else "classic image store"
+    ) + f", {facts.builder_driver} driver"
+    checks.append(Check(
+        "image store", store_ok or not needs_store,
+        detail + (f"; needed for {' and '.join(what)}" if what else ""),
+        "enable the containerd image store (`{\"features\": {\"containerd-snapshotter\": true}}` in "
+        "/etc/docker/daemon.json, then restart dockerd) or use a docker-container builder "
+        "(`docker buildx create --use --driver docker-container`)",
+        warning=not needs_store,
+    ))
+    return checks
+
+
+def source_checks(plan: Plan) -> list[Check]:
+    """FATE_DIR holds what the planned images copy; the Dockerfile tree has their families."""
+    config = plan.config
+    checks = []
+    fate = Path(config.fate_dir)
+    needed = sorted({s.path for p in plan.images for s in catalog.sources_of(p.image) if s.path is not None})
+    missing = [path for path in needed if path and not (fate / path).is_dir()]
+    has_env = (fate / "fate.env").is_file()
+    ok = has_env and not missing
+    problems = ([] if has_env else ["no fate.env"]) + [f"no {m}/" for m in missing]
+    if not fate.is_dir():
+        problems = ["no such directory"]
+    checks.append(Check(
+        "FATE_DIR", ok,
+        f"{config.fate_dir}: FATE {config.fate_version}" if ok else f"{config.fate_dir}: {', '.join(problems)}",
+        "set FATE_DIR to a FATE checkout with its submodules "
+        "(`git clone --recursive -b v1.11.2 https://github.com/FederatedAI/FATE.git`)",
+    ))
+    families = sorted({p.image.family for p in plan.images})
+    absent = [f for f in families if not Path(config.docker_dir, f, "Dockerfile").is_file()]
+    checks.append(Check(
+        "Dockerfiles", not absent,
+        f"{config.docker_dir}: " + (f"missing {', '.join(f + '/Dockerfile' for f in absent)}" if absent
+                                    else f"{len(families)} families"),
+        "point --docker-dir / DOCKER_DIR at a tree with the same layout as docker/",
+    ))
+    git_sources = sorted({s.name for p in plan.images for s in catalog.sources_of(p.image)
+                          if s.git and not (s.local_override and config.ipcl_pkg_dir)})
+    if git_sources:
+        checks.append(Check("git sources", True, f"{', '.join(git_sources)} fetched by BuildKit (needs network)"))
+    return checks
+
+
+def failed(checks: list[Check]) -> list[Check]:
+    return [c for c in checks if not c.ok and not c.warning]
