@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 FB     := $(BIN)/fate-builder
 
-.PHONY: help venv render check plan bake test test-unit engine engine-stop lint bench clean
+.PHONY: help venv render check plan bake test test-unit engine engine-stop lint docs bench clean
 
 help:
 	@echo "make bake     render docker-bake.hcl and build the configured images"
@@ -54,6 +54,9 @@ test: $(STAMP)
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -m "not engine"
+
+docs: $(STAMP)
+	$(BIN)/python -m generator.docs
 
 lint: $(STAMP)
 	$(BIN)/ruff check generator tests benchmarks

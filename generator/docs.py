@@ -1,0 +1,103 @@
+"""The README tables, derived from the catalog and the settings so the docs cannot drift.
+
+`python -m generator.docs` rewrites the marked blocks of README.md and README_zh.md;
+a test fails when they differ from what this module renders.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from . import catalog
+from .config import PROJECT_ROOT, SETTINGS
+from .render import write_atomic
+
+HEADERS = {
+    "en": {
+        "images": ("image", "built FROM", "Dockerfile", "enabled when", "arm64", "tag", "what it is"),
+        "settings": ("setting", "default", "meaning"),
+        "yes": "yes",
+        "same_as_tag": "same as `TAG`",
+        "repo_docker": "`docker/`",
+    },
+    "zh": {
+        "images": ("镜像", "父镜像 (FROM)", "Dockerfile", "启用条件", "arm64", "标签", "说明"),
+        "settings": ("配置项", "默认值", "含义"),
+        "yes": "是",
+        "same_as_tag": "同 `TAG`",
+        "repo_docker": "`docker/`",
+    },
+}
+
+
+def _row(cells) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(header, rows) -> str:
+    return "\n".join([_row(header), _row("---" for _ in header), *(_row(r) for r in rows)])
+
+
+def images_table(lang: str) -> str:
+    h = HEADERS[lang]
+    rows = []
+    for image in catalog.IMAGES:
+        rows.append((
+            f"`{image.name}`",
+            f"`{image.parent}`" if image.parent else image.external or "",
+            f"`docker/{catalog.family_of(image).dockerfile_dir}/`",
+            ", ".join(f"`Build_{f}=1`" for f in image.flags),
+            h["yes"] if image.arm64 else "",
+            f"`{image.tag_variable}`",
+            image.summary,
+        ))
+    return _table(h["images"], rows)
+
+
+def settings_table(lang: str) -> str:
+    h = HEADERS[lang]
+    rows = []
+    for s in SETTINGS:
+        default = s.default
+        if s.name == "BASE_TAG":
+            default = h["same_as_tag"]
+        elif s.name == "DOCKER_DIR":
+            default = h["repo_docker"]
+        elif default == "":
+            default = ""
+        else:
+            default = f"`{default}`"
+        rows.append((f"`{s.name}`", default, s.help if lang == "en" else s.help_zh))
+    return _table(h["settings"], rows)
+
+
+BLOCKS = {"images": images_table, "settings": settings_table}
+READMES = {"en": PROJECT_ROOT / "README.md", "zh": PROJECT_ROOT / "README_zh.md"}
+
+
+def _pattern(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- BEGIN {name} .*?-->\n)(.*?)(<!-- END {name} -->)", re.S)
+
+
+def update(text: str, lang: str) -> str:
+    for name, make in BLOCKS.items():
+        text, count = _pattern(name).subn(lambda m, make=make: m.group(1) + make(lang) + "\n" + m.group(3), text)
+        if count != 1:
+            raise ValueError(f"README ({lang}) needs exactly one '<!-- BEGIN {name} ... -->' block, found {count}")
+    return text
+
+
+def main() -> int:
+    for lang, path in READMES.items():
+        text = path.read_text(encoding="utf-8")
+        new = update(text, lang)
+        if new != text:
+            write_atomic(path, new)
+            print(f"updated {path.name}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
