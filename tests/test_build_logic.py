@@ -24,8 +24,10 @@ def _facts(**changes) -> EngineFacts:
 
 
 def test_docker_options_become_python_on_whales_bake_arguments():
-    args = bake_arguments(parse_docker_options("--no-cache --pull --builder ci --metadata-file m.json "
-                                               "--set *.args.HTTP_PROXY=http://p:3128 --sbom=true --provenance mode=max"))
+    args = bake_arguments(parse_docker_options(
+        "--no-cache --pull --builder ci --metadata-file m.json "
+        "--set *.args.HTTP_PROXY=http://p:3128 --sbom=true --provenance mode=max"
+    ))
     assert args == {
         "cache": False, "pull": True, "load": False, "push": False, "builder": "ci", "metadata_file": "m.json",
         "set": {"*.args.HTTP_PROXY": "http://p:3128", "*.attest": "type=sbom", "**.attest": "type=provenance,mode=max"},
