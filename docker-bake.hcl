@@ -232,7 +232,11 @@ target "eggroll" {
   }
   contexts = {
     (context_key("base-image", BASE_TAG)) = "target:base-image"
+    "fate"                                = FATE_DIR
+    "fate-python"                         = "${FATE_DIR}/python"
+    "fateflow-src"                        = "${FATE_DIR}/fateflow"
     "eggroll-src"                         = "${FATE_DIR}/eggroll"
+    "fate-conf"                           = "${FATE_DIR}/conf"
   }
   labels = {
     "org.opencontainers.image.title"       = "eggroll"
@@ -712,7 +716,11 @@ target "eggroll-ipcl" {
   }
   contexts = {
     (context_key("base-image-ipcl", BASE_TAG)) = "target:base-image-ipcl"
+    "fate"                                     = FATE_DIR
+    "fate-python"                              = "${FATE_DIR}/python"
+    "fateflow-src"                             = "${FATE_DIR}/fateflow"
     "eggroll-src"                              = "${FATE_DIR}/eggroll"
+    "fate-conf"                                = "${FATE_DIR}/conf"
   }
   labels = {
     "org.opencontainers.image.title"       = "eggroll-ipcl"
@@ -793,7 +801,6 @@ target "client" {
   }
   contexts = {
     (context_key("fateflow", TAG)) = "target:fateflow"
-    "fate-python"                  = "${FATE_DIR}/python"
     "fate-doc"                     = "${FATE_DIR}/doc"
   }
   labels = {
@@ -815,8 +822,6 @@ target "fate-test" {
   }
   contexts = {
     (context_key("fateflow", TAG)) = "target:fateflow"
-    "fate-python"                  = "${FATE_DIR}/python"
-    "examples"                     = "${FATE_DIR}/examples"
   }
   labels = {
     "org.opencontainers.image.title"       = "fate-test"
@@ -837,8 +842,6 @@ target "fate-test-ipcl" {
   }
   contexts = {
     (context_key("fateflow-ipcl", TAG)) = "target:fateflow-ipcl"
-    "fate-python"                       = "${FATE_DIR}/python"
-    "examples"                          = "${FATE_DIR}/examples"
   }
   labels = {
     "org.opencontainers.image.title"       = "fate-test-ipcl"

@@ -72,7 +72,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("base/ipcl", ("ipcl-src",)),
     Family("fateflow", ("fate", "fate-python", "fateflow-src", "eggroll-src", "examples", "fate-conf", "fate-doc")),
     Family("fateboard", ("fateboard-src",)),
-    Family("eggroll", ("eggroll-src",)),
+    Family("eggroll", ("fate", "fate-python", "fateflow-src", "eggroll-src", "fate-conf")),
     Family("fateflow-spark"),
     Family("spark-base"),
     Family("spark-master"),
@@ -81,8 +81,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("nn", ("fate-python",)),
     Family("gpu", ("fate-python",)),
     Family("fate-llm", ("fate-llm-src",)),
-    Family("client", ("fate-python", "fate-doc")),
-    Family("fate-test", ("fate-python", "examples")),
+    Family("client", ("fate-doc",)),
+    Family("fate-test"),
     Family("fate-upgrade-manager", ("deploy",)),
 )
 
