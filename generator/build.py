@@ -12,7 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from python_on_whales.exceptions import DockerException
@@ -76,10 +76,14 @@ _VERTEX = re.compile(r"^#(\d+) \[([A-Za-z0-9_.-]+)[ \]]")
 _VERTEX_ERROR = re.compile(r"^#(\d+) ERROR[: ]")
 _SUMMARY = re.compile(r"^ > \[([A-Za-z0-9_.-]+)[ \]]")
 _TARGET_ERROR = re.compile(r'^ERROR: target "?([A-Za-z0-9_.-]+)"?:')
+# When BuildKit cancels the steps running beside a failed one, the containerd snapshotter
+# can keep a cache record whose snapshot is gone; every later use of it fails like this.
+# That is the engine's fault, not the target's: it is retried, at last without cache.
+_BROKEN_CACHE = re.compile(r"failed to commit .* during finalize|failed to stat active key|snapshot \S+ does not exist")
 
 
 class FailureTracker:
-    """Reads BuildKit's plain progress and remembers which targets had a failing step.
+    """Reads BuildKit's plain progress and tells which targets failed, and which hit a broken cache.
 
     bake prefixes each step with its target (`#12 [fateflow 2/5] RUN ...`); the step's
     error line (`#12 ERROR: ...`), the error summary (` > [fateflow 2/5] RUN ...:`) or
@@ -90,10 +94,10 @@ class FailureTracker:
         self.known = set(known)
         self.vertex_target: dict[str, str] = {}
         self.failed: list[str] = []
+        self.broken: list[str] = []
 
     def feed(self, line: str) -> None:
         line = line.rstrip("\n")
-        target = None
         if m := _VERTEX.match(line):
             if m.group(2) in self.known:
                 self.vertex_target.setdefault(m.group(1), m.group(2))
@@ -101,7 +105,14 @@ class FailureTracker:
             target = self.vertex_target.get(m.group(1))
         elif m := (_SUMMARY.match(line) or _TARGET_ERROR.match(line)):
             target = m.group(1) if m.group(1) in self.known else None
-        if target and target not in self.failed:
+        else:
+            return
+        if target is None:
+            return
+        if _BROKEN_CACHE.search(line) or (target in self.broken and not _VERTEX_ERROR.match(line)):
+            if target not in self.broken:
+                self.broken.append(target)
+        elif target not in self.failed:
             self.failed.append(target)
 
 
@@ -195,6 +206,7 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
         log = (lambda line: None) if options.progress == "quiet" else _echo
     failed: list[str] = []
     remaining = targets
+    broken_retries = 0
     while remaining:
         names, kwargs = bake_call(plan, remaining, options)
         tracker = FailureTracker(t.name for t in plan.targets)
@@ -204,15 +216,22 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
                 tracker.feed(line)
             break
         except DockerException as exc:
-            if not tracker.failed:
+            if tracker.failed:
+                failed += [t for t in tracker.failed if t not in failed]
+                blocked = set(failed) | descendants_of(plan, failed)
+                remaining = tuple(t for t in remaining if t not in blocked)
+                if remaining:
+                    out(f"fate-builder: {', '.join(tracker.failed)} failed; "
+                        f"finishing the targets that do not depend on it: {', '.join(remaining)}")
+            elif tracker.broken and broken_retries < 2:
+                broken_retries += 1
+                if broken_retries == 2:
+                    options = replace(options, no_cache=True)
+                out(f"fate-builder: BuildKit's cache entry for {', '.join(tracker.broken)} is broken "
+                    f"(snapshot missing); baking again{' without cache' if options.no_cache else ''}")
+            else:
                 raise BuildFailed(f"bake failed (exit status {exc.return_code}); see BuildKit's errors above") \
                     from None
-            failed += [t for t in tracker.failed if t not in failed]
-            blocked = set(failed) | descendants_of(plan, failed)
-            remaining = tuple(t for t in remaining if t not in blocked)
-            if remaining:
-                out(f"fate-builder: {', '.join(tracker.failed)} failed; "
-                    f"finishing the targets that do not depend on it: {', '.join(remaining)}")
     if failed:
         skipped = sorted(set(targets) & descendants_of(plan, failed) - set(failed))
         tail = f" (not built, their parent failed: {', '.join(skipped)})" if skipped else ""

@@ -165,3 +165,28 @@ def test_source_checks_find_a_fate_checkout_and_the_dockerfiles(tmp_path, fate_d
     bad = doctor.failed(doctor.source_checks(plan))
     assert [c.name for c in bad] == ["FATE_DIR", "Dockerfiles"]
     assert "no fateboard/" in bad[0].detail and "eggroll/Dockerfile" in bad[1].detail
+
+
+BROKEN_CACHE_LOG = """\
+#20 [eggroll 2/3] COPY --from=eggroll-src . /x
+#20 ERROR: failed to commit abc during finalize: failed to stat active key during commit: \
+snapshot k8s.io/1/abc does not exist: not found
+------
+ > [eggroll 2/3] COPY --from=eggroll-src . /x:
+------
+ERROR: failed to solve: failed to compute cache key
+"""
+
+
+def test_a_broken_cache_entry_is_not_blamed_on_the_target():
+    tracker = FailureTracker(["eggroll"])
+    for line in BROKEN_CACHE_LOG.splitlines():
+        tracker.feed(line)
+    assert tracker.failed == [] and tracker.broken == ["eggroll"]
+
+
+def test_a_push_failure_is_the_target_failing():
+    tracker = FailureTracker(["c"])
+    tracker.feed("#12 [c] exporting to image")
+    tracker.feed("#12 ERROR: failed to push 127.0.0.1:5000/c:1: connection refused")
+    assert tracker.failed == ["c"] and tracker.broken == []
