@@ -23,12 +23,14 @@ HEADERS = {
     },
     "zh": {
         "images": ("镜像", "父镜像 (FROM)", "Dockerfile", "启用条件", "arm64", "标签", "说明"),
+        "external": {"OS image": "操作系统镜像", "JRE image": "JRE 镜像", "Python image": "Python 镜像"},
         "settings": ("配置项", "默认值", "含义"),
         "yes": "是",
         "same_as_tag": "同 `TAG`",
         "repo_docker": "`docker/`",
     },
 }
+HEADERS["en"]["external"] = {}
 
 
 def _row(cells) -> str:
@@ -45,12 +47,12 @@ def images_table(lang: str) -> str:
     for image in catalog.IMAGES:
         rows.append((
             f"`{image.name}`",
-            f"`{image.parent}`" if image.parent else image.external or "",
+            f"`{image.parent}`" if image.parent else h["external"].get(image.external, image.external),
             f"`docker/{catalog.family_of(image).dockerfile_dir}/`",
             ", ".join(f"`Build_{f}=1`" for f in image.flags),
             h["yes"] if image.arm64 else "",
             f"`{image.tag_variable}`",
-            image.summary,
+            image.summary if lang == "en" else image.summary_zh,
         ))
     return _table(h["images"], rows)
 
