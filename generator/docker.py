@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,35 +59,37 @@ class Engine:
     # --- facts -----------------------------------------------------------------------
 
     def facts(self, builder: str | None = None) -> EngineFacts:
+        """Ask the daemon, buildx and the builder at once: each is a CLI round trip of its own."""
         cli = shutil.which("docker")
         if cli is None:
             return EngineFacts(None, None, "no docker CLI on PATH", None, None, None, (), None, False)
-        server_version = server_error = None
-        containerd = False
-        try:
-            info = self.client.info()
-            server_version = info.server_version
-            containerd = any(
-                len(row) == 2 and row[0] == "driver-type" and "containerd.snapshotter" in row[1]
-                for row in (info.driver_status or [])
-            )
-        except DockerException as exc:
-            server_error = _message(exc)
-        try:
-            buildx_version = self.client.buildx.version()
-        except DockerException:
-            buildx_version = None
-        builder_name = builder_driver = builder_error = None
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            info = pool.submit(self._attempt, self.client.info)
+            version = pool.submit(self._attempt, self.client.buildx.version)
+            inspected = pool.submit(self._attempt, lambda: self.client.buildx.inspect(builder))
+        info, server_error = info.result()
+        buildx_version, _ = version.result()
+        inspected, builder_error = inspected.result()
+        containerd = info is not None and any(
+            len(row) == 2 and row[0] == "driver-type" and "containerd.snapshotter" in row[1]
+            for row in (info.driver_status or [])
+        )
+        builder_name = builder_driver = None
         platforms: tuple[str, ...] = ()
-        if buildx_version and server_error is None:
-            try:
-                inspected = self.client.buildx.inspect(builder)
-                builder_name, builder_driver = inspected.name, inspected.driver
-                platforms = tuple(p for node in inspected.nodes for p in (node.platforms or []))
-            except DockerException as exc:
-                builder_error = _message(exc)
-        return EngineFacts(cli, server_version, server_error, buildx_version, builder_name, builder_driver,
-                           platforms, builder_error, containerd)
+        if inspected is not None:
+            builder_name, builder_driver = inspected.name, inspected.driver
+            platforms = tuple(p for node in inspected.nodes for p in (node.platforms or []))
+        if server_error is not None or buildx_version is None:
+            builder_error = None
+        return EngineFacts(cli, info.server_version if info else None, server_error, buildx_version, builder_name,
+                           builder_driver, platforms, builder_error, containerd)
+
+    @staticmethod
+    def _attempt(call):
+        try:
+            return call(), None
+        except DockerException as exc:
+            return None, _message(exc)
 
     # --- bake ------------------------------------------------------------------------
 
