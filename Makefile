@@ -61,5 +61,11 @@ docs: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check generator tests benchmarks
 
+# Not a test: builds the stand-in images both ways on the engine (about 25 minutes here).
+bench: $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	@scripts/ci/provision-engine.sh
+	$(BIN)/python -m benchmarks.bench --readme README.md --readme README_zh.md
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
