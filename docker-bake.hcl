@@ -181,7 +181,7 @@ target "fateflow" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/fateflow"
   tags       = [image_ref("fateflow", TAG)]
-  cache-from = cache_from("fateflow", TAG)
+  cache-from = concat(cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow")
   args = {
     BASE_IMAGE = "base-image"
@@ -224,7 +224,7 @@ target "eggroll" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/eggroll"
   tags       = [image_ref("eggroll", TAG)]
-  cache-from = cache_from("eggroll", TAG)
+  cache-from = concat(cache_from("eggroll", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("eggroll")
   args = {
     BASE_IMAGE = "base-image"
@@ -249,7 +249,7 @@ target "fateflow-spark" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/fateflow-spark"
   tags       = [image_ref("fateflow-spark", TAG)]
-  cache-from = cache_from("fateflow-spark", TAG)
+  cache-from = concat(cache_from("fateflow-spark", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-spark")
   args = {
     BASE_IMAGE = "fateflow"
@@ -269,7 +269,7 @@ target "spark-base" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/spark-base"
   tags       = [image_ref("spark-base", TAG)]
-  cache-from = cache_from("spark-base", TAG)
+  cache-from = concat(cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-base")
   args = {
     BASE_IMAGE = "fateflow"
@@ -289,7 +289,7 @@ target "spark-master" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/spark-master"
   tags       = [image_ref("spark-master", TAG)]
-  cache-from = cache_from("spark-master", TAG)
+  cache-from = concat(cache_from("spark-master", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-master")
   args = {
     BASE_IMAGE = "spark-base"
@@ -309,7 +309,7 @@ target "spark-worker" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/spark-worker"
   tags       = [image_ref("spark-worker", TAG)]
-  cache-from = cache_from("spark-worker", TAG)
+  cache-from = concat(cache_from("spark-worker", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-worker")
   args = {
     BASE_IMAGE = "spark-base"
@@ -345,7 +345,7 @@ target "fateflow-nn" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/nn"
   tags       = [image_ref("fateflow-nn", TAG)]
-  cache-from = cache_from("fateflow-nn", TAG)
+  cache-from = concat(cache_from("fateflow-nn", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-nn")
   args = {
     BASE_IMAGE = "fateflow"
@@ -366,7 +366,7 @@ target "eggroll-nn" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/nn"
   tags       = [image_ref("eggroll-nn", TAG)]
-  cache-from = cache_from("eggroll-nn", TAG)
+  cache-from = concat(cache_from("eggroll-nn", TAG), cache_from("eggroll", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("eggroll-nn")
   args = {
     BASE_IMAGE = "eggroll"
@@ -387,7 +387,7 @@ target "fateflow-spark-nn" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/nn"
   tags       = [image_ref("fateflow-spark-nn", TAG)]
-  cache-from = cache_from("fateflow-spark-nn", TAG)
+  cache-from = concat(cache_from("fateflow-spark-nn", TAG), cache_from("fateflow-spark", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-spark-nn")
   args = {
     BASE_IMAGE = "fateflow-spark"
@@ -408,7 +408,7 @@ target "spark-worker-nn" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/nn"
   tags       = [image_ref("spark-worker-nn", TAG)]
-  cache-from = cache_from("spark-worker-nn", TAG)
+  cache-from = concat(cache_from("spark-worker-nn", TAG), cache_from("spark-worker", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-worker-nn")
   args = {
     BASE_IMAGE = "spark-worker"
@@ -429,7 +429,7 @@ target "spark-base-nn" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/nn"
   tags       = [image_ref("spark-base-nn", TAG)]
-  cache-from = cache_from("spark-base-nn", TAG)
+  cache-from = concat(cache_from("spark-base-nn", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-base-nn")
   args = {
     BASE_IMAGE = "spark-base"
@@ -450,7 +450,7 @@ target "fateflow-nn-gpu" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/gpu"
   tags       = [image_ref("fateflow-nn-gpu", TAG)]
-  cache-from = cache_from("fateflow-nn-gpu", TAG)
+  cache-from = concat(cache_from("fateflow-nn-gpu", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-nn-gpu")
   args = {
     BASE_IMAGE = "fateflow"
@@ -471,7 +471,7 @@ target "eggroll-nn-gpu" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/gpu"
   tags       = [image_ref("eggroll-nn-gpu", TAG)]
-  cache-from = cache_from("eggroll-nn-gpu", TAG)
+  cache-from = concat(cache_from("eggroll-nn-gpu", TAG), cache_from("eggroll", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("eggroll-nn-gpu")
   args = {
     BASE_IMAGE = "eggroll"
@@ -492,7 +492,7 @@ target "fateflow-spark-nn-gpu" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/gpu"
   tags       = [image_ref("fateflow-spark-nn-gpu", TAG)]
-  cache-from = cache_from("fateflow-spark-nn-gpu", TAG)
+  cache-from = concat(cache_from("fateflow-spark-nn-gpu", TAG), cache_from("fateflow-spark", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-spark-nn-gpu")
   args = {
     BASE_IMAGE = "fateflow-spark"
@@ -513,7 +513,7 @@ target "spark-worker-nn-gpu" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/gpu"
   tags       = [image_ref("spark-worker-nn-gpu", TAG)]
-  cache-from = cache_from("spark-worker-nn-gpu", TAG)
+  cache-from = concat(cache_from("spark-worker-nn-gpu", TAG), cache_from("spark-worker", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-worker-nn-gpu")
   args = {
     BASE_IMAGE = "spark-worker"
@@ -534,7 +534,7 @@ target "spark-base-nn-gpu" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/gpu"
   tags       = [image_ref("spark-base-nn-gpu", TAG)]
-  cache-from = cache_from("spark-base-nn-gpu", TAG)
+  cache-from = concat(cache_from("spark-base-nn-gpu", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-base-nn-gpu")
   args = {
     BASE_IMAGE = "spark-base"
@@ -555,7 +555,7 @@ target "fateflow-all-gpu" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/fate-llm"
   tags       = [image_ref("fateflow-all-gpu", TAG)]
-  cache-from = cache_from("fateflow-all-gpu", TAG)
+  cache-from = concat(cache_from("fateflow-all-gpu", TAG), cache_from("fateflow-nn-gpu", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-all-gpu")
   args = {
     BASE_IMAGE = "fateflow-nn-gpu"
@@ -576,7 +576,7 @@ target "eggroll-all-gpu" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/fate-llm"
   tags       = [image_ref("eggroll-all-gpu", TAG)]
-  cache-from = cache_from("eggroll-all-gpu", TAG)
+  cache-from = concat(cache_from("eggroll-all-gpu", TAG), cache_from("eggroll-nn-gpu", TAG), cache_from("eggroll", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("eggroll-all-gpu")
   args = {
     BASE_IMAGE = "eggroll-nn-gpu"
@@ -597,7 +597,7 @@ target "fateflow-spark-all-gpu" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/fate-llm"
   tags       = [image_ref("fateflow-spark-all-gpu", TAG)]
-  cache-from = cache_from("fateflow-spark-all-gpu", TAG)
+  cache-from = concat(cache_from("fateflow-spark-all-gpu", TAG), cache_from("fateflow-spark-nn-gpu", TAG), cache_from("fateflow-spark", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-spark-all-gpu")
   args = {
     BASE_IMAGE = "fateflow-spark-nn-gpu"
@@ -618,7 +618,7 @@ target "spark-worker-all-gpu" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/fate-llm"
   tags       = [image_ref("spark-worker-all-gpu", TAG)]
-  cache-from = cache_from("spark-worker-all-gpu", TAG)
+  cache-from = concat(cache_from("spark-worker-all-gpu", TAG), cache_from("spark-worker-nn-gpu", TAG), cache_from("spark-worker", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-worker-all-gpu")
   args = {
     BASE_IMAGE = "spark-worker-nn-gpu"
@@ -639,7 +639,7 @@ target "spark-base-all-gpu" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/fate-llm"
   tags       = [image_ref("spark-base-all-gpu", TAG)]
-  cache-from = cache_from("spark-base-all-gpu", TAG)
+  cache-from = concat(cache_from("spark-base-all-gpu", TAG), cache_from("spark-base-nn-gpu", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-base-all-gpu")
   args = {
     BASE_IMAGE = "spark-base-nn-gpu"
@@ -660,7 +660,7 @@ target "base-image-ipcl" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/base/ipcl"
   tags       = [image_ref("base-image-ipcl", BASE_TAG)]
-  cache-from = cache_from("base-image-ipcl", BASE_TAG)
+  cache-from = concat(cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("base-image-ipcl")
   args = {
     BASE_IMAGE = "base-image"
@@ -681,7 +681,7 @@ target "fateflow-ipcl" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/fateflow"
   tags       = [image_ref("fateflow-ipcl", TAG)]
-  cache-from = cache_from("fateflow-ipcl", TAG)
+  cache-from = concat(cache_from("fateflow-ipcl", TAG), cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-ipcl")
   args = {
     BASE_IMAGE = "base-image-ipcl"
@@ -708,7 +708,7 @@ target "eggroll-ipcl" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/eggroll"
   tags       = [image_ref("eggroll-ipcl", TAG)]
-  cache-from = cache_from("eggroll-ipcl", TAG)
+  cache-from = concat(cache_from("eggroll-ipcl", TAG), cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("eggroll-ipcl")
   args = {
     BASE_IMAGE = "base-image-ipcl"
@@ -733,7 +733,7 @@ target "fateflow-spark-ipcl" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/fateflow-spark"
   tags       = [image_ref("fateflow-spark-ipcl", TAG)]
-  cache-from = cache_from("fateflow-spark-ipcl", TAG)
+  cache-from = concat(cache_from("fateflow-spark-ipcl", TAG), cache_from("fateflow-ipcl", TAG), cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-spark-ipcl")
   args = {
     BASE_IMAGE = "fateflow-ipcl"
@@ -753,7 +753,7 @@ target "spark-base-ipcl" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/spark-base"
   tags       = [image_ref("spark-base-ipcl", TAG)]
-  cache-from = cache_from("spark-base-ipcl", TAG)
+  cache-from = concat(cache_from("spark-base-ipcl", TAG), cache_from("fateflow-ipcl", TAG), cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-base-ipcl")
   args = {
     BASE_IMAGE = "fateflow-ipcl"
@@ -773,7 +773,7 @@ target "spark-worker-ipcl" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/spark-worker"
   tags       = [image_ref("spark-worker-ipcl", TAG)]
-  cache-from = cache_from("spark-worker-ipcl", TAG)
+  cache-from = concat(cache_from("spark-worker-ipcl", TAG), cache_from("spark-base-ipcl", TAG), cache_from("fateflow-ipcl", TAG), cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-worker-ipcl")
   args = {
     BASE_IMAGE = "spark-base-ipcl"
@@ -793,7 +793,7 @@ target "client" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/client"
   tags       = [image_ref("client", TAG)]
-  cache-from = cache_from("client", TAG)
+  cache-from = concat(cache_from("client", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("client")
   args = {
     BASE_IMAGE = "fateflow"
@@ -814,7 +814,7 @@ target "fate-test" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/fate-test"
   tags       = [image_ref("fate-test", TAG)]
-  cache-from = cache_from("fate-test", TAG)
+  cache-from = concat(cache_from("fate-test", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fate-test")
   args = {
     BASE_IMAGE = "fateflow"
@@ -834,7 +834,7 @@ target "fate-test-ipcl" {
   inherits   = ["_common"]
   context    = "${DOCKER_DIR}/fate-test"
   tags       = [image_ref("fate-test-ipcl", TAG)]
-  cache-from = cache_from("fate-test-ipcl", TAG)
+  cache-from = concat(cache_from("fate-test-ipcl", TAG), cache_from("fateflow-ipcl", TAG), cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fate-test-ipcl")
   args = {
     BASE_IMAGE = "fateflow-ipcl"

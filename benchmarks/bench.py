@@ -237,16 +237,35 @@ def baseline_details(run: baseline.BaselineRun, previous: dict[str, str] | None)
     }
 
 
+def wait_for_engine(limit: float = 300) -> None:
+    """After a failure: wait until the engine answers again (others may restart it on a shared machine)."""
+    deadline = time.monotonic() + limit
+    time.sleep(10)
+    while time.monotonic() < deadline:
+        ok = subprocess.run(["docker", "buildx", "inspect"], capture_output=True, check=False).returncode == 0
+        if ok and subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0:
+            return
+        time.sleep(5)
+    raise BenchError(f"the engine did not come back within {limit:.0f}s")
+
+
 # --------------------------------------------------------------------------------------
 # one strategy, one run: cold, warm, incremental (, touch)
 # --------------------------------------------------------------------------------------
 
 
 class Runner:
-    def __init__(self, args: argparse.Namespace, session: str, work_root: Path):
+    def __init__(self, args: argparse.Namespace, session: str, work_root: Path, data: dict):
         self.args = args
         self.session = session
         self.work_root = work_root
+        self.data = data
+
+    def checkpoint(self, key: str, partial: dict) -> None:
+        """Save what is measured so far (results/partial.json): a run that is killed still leaves its numbers."""
+        self.data["selections"][key] = partial
+        self.args.results.mkdir(parents=True, exist_ok=True)
+        (self.args.results / "partial.json").write_text(json.dumps(self.data, indent=2), encoding="utf-8")
 
     def prefix(self, strategy: str) -> str:
         return f"{PREFIXES[strategy]}/{self.session}"
@@ -343,8 +362,9 @@ class Runner:
                         entry.setdefault("failures", []).append(f"{strategy}: {str(exc)[:2000]}")
                         if attempt == self.args.retries:
                             raise
-                        time.sleep(10)
+                        wait_for_engine()
             results.append(entry)
+            self.checkpoint(key, {"images": list(names), "work_seconds": work, "runs": results, "partial": True})
         measured_cp = []
         for entry in results:
             if "baseline" in entry:
@@ -478,7 +498,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         work_root = args.work_dir
         work_root.mkdir(parents=True, exist_ok=True)
-    runner = Runner(args, session, work_root)
     data: dict = {
         "meta": {
             "session": session,
@@ -494,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "selections": {},
     }
+    runner = Runner(args, session, work_root, data)
     try:
         if args.runs > 0:
             data["selections"]["default"] = runner.selection("default", "default", args.runs,
@@ -528,6 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     stamp = dt.datetime.fromtimestamp(started, dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     text = json.dumps(data, indent=2)
     (args.results / "latest.json").write_text(text, encoding="utf-8")
+    (args.results / "partial.json").unlink(missing_ok=True)
     (args.results / f"{stamp}.json").write_text(text, encoding="utf-8")
     markdown = report.markdown(data)
     (args.results / "latest.md").write_text(markdown, encoding="utf-8")

@@ -418,3 +418,30 @@ def chart(data: dict, path: Path) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Render latest.md and latest.png again from latest.json (and update README tables), without re-running."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__)
+    parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--readme", type=Path, action="append", default=[],
+                        help="update the table between the bench markers in this file (repeatable)")
+    args = parser.parse_args(argv)
+    data = json.loads((args.results / "latest.json").read_text(encoding="utf-8"))
+    data["summary"] = summarize(data)
+    (args.results / "latest.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+    table = markdown(data)
+    (args.results / "latest.md").write_text(table, encoding="utf-8")
+    chart(data, args.results / "latest.png")
+    for readme in args.readme:
+        if not update_readme(readme, table):
+            print(f"{readme}: no '{START}' / '{END}' markers", flush=True)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -121,12 +121,23 @@ def _source_expr(source: catalog.Source) -> str:
     return "FATE_DIR"
 
 
+def _cache_from(image: Image) -> str:
+    """The image's cache, then its ancestors'.
+
+    A parent's steps can run inside the child's solve (BuildKit shares the vertex between
+    the two builds), and a solve imports only the caches named in its own cache-from; so
+    each target also reads its ancestors' caches, or a race decides whether they are hits.
+    """
+    calls = [f"cache_from({hcl_string(i.name)}, {i.tag_variable})" for i in (image, *catalog.ancestors(image))]
+    return calls[0] if len(calls) == 1 else f"concat({', '.join(calls)})"
+
+
 def _target(image: Image) -> dict:
     attrs = [
         Attr("inherits", '["_common"]'),
         Attr("context", '"${DOCKER_DIR}/' + hcl_string(catalog.family_of(image).dockerfile_dir)[1:]),
         Attr("tags", f"[image_ref({hcl_string(image.name)}, {image.tag_variable})]"),
-        Attr("cache-from", f"cache_from({hcl_string(image.name)}, {image.tag_variable})"),
+        Attr("cache-from", _cache_from(image)),
         Attr("cache-to", f"cache_to({hcl_string(image.name)})"),
     ]
     args = []

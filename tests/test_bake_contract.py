@@ -137,15 +137,18 @@ def test_ipcl_source_falls_back_to_git_at_ipcl_version(tmp_path, buildx):
 
 @pytest.mark.parametrize("cache, cache_from, cache_to", [
     ("none", None, None),
-    ("registry", ["type=registry,ref=reg:5000/fate/fateflow:buildcache"],
+    ("registry", ["type=registry,ref=reg:5000/fate/fateflow:buildcache",
+                  "type=registry,ref=reg:5000/fate/base-image:buildcache"],
      ["type=registry,ref=reg:5000/fate/fateflow:buildcache,mode=max"]),
-    ("inline", ["type=registry,ref=reg:5000/fate/fateflow:v1"], ["type=inline"]),
-    ("gha", ["type=gha,scope=fateflow"], ["type=gha,scope=fateflow,mode=max"]),
-    ("local:/var/cache/fb", ["type=local,src=/var/cache/fb/fateflow"],
+    ("inline", ["type=registry,ref=reg:5000/fate/fateflow:v1", "type=registry,ref=reg:5000/fate/base-image:b1"],
+     ["type=inline"]),
+    ("gha", ["type=gha,scope=fateflow", "type=gha,scope=base-image"], ["type=gha,scope=fateflow,mode=max"]),
+    ("local:/var/cache/fb", ["type=local,src=/var/cache/fb/fateflow", "type=local,src=/var/cache/fb/base-image"],
      ["type=local,dest=/var/cache/fb/fateflow,mode=max"]),
 ])
 def test_cache_setting_renders_cache_from_and_cache_to_for_every_target(tmp_path, buildx, cache, cache_from, cache_to):
-    path, _ = _render(tmp_path, CACHE=cache, PREFIX="reg:5000/fate", TAG="v1")
+    """A target reads its own cache and its ancestors' (their steps may run in its solve)."""
+    path, _ = _render(tmp_path, CACHE=cache, PREFIX="reg:5000/fate", TAG="v1", BASE_TAG="b1")
     printed = buildx(path, "all")
     target = printed["target"]["fateflow"]
     assert target.get("cache-from") == cache_from

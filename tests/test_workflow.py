@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML  # a dependency of check-jsonschema, so there with the test extras
 
+from generator import catalog
+
 from .conftest import _BAKE_VARIABLES, ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "fate-images.yml"
@@ -397,6 +399,9 @@ def test_workflow_environment_makes_bake_tag_release_images_and_use_the_registry
     for name, target in printed["target"].items():
         cache = f"ref=federatedai/{name}:buildcache"
         assert target["tags"] == [f"federatedai/{name}:1.11.2-release"], name
-        assert _cache_entries(target["cache-from"]) == [{"type=registry", cache}], name
+        own_and_ancestors = [name, *(a.name for a in catalog.ancestors(catalog.BY_NAME[name]))]
+        assert _cache_entries(target["cache-from"]) == [
+            {"type=registry", f"ref=federatedai/{n}:buildcache"} for n in own_and_ancestors
+        ], name
         assert _cache_entries(target["cache-to"]) == [{"type=registry", cache, "mode=max"}], name
         assert target["labels"]["org.opencontainers.image.version"] == "1.11.2", name
