@@ -76,6 +76,10 @@ _VERTEX = re.compile(r"^#(\d+) \[([A-Za-z0-9_.-]+)[ \]]")
 _VERTEX_ERROR = re.compile(r"^#(\d+) ERROR[: ]")
 _SUMMARY = re.compile(r"^ > \[([A-Za-z0-9_.-]+)[ \]]")
 _TARGET_ERROR = re.compile(r'^ERROR: target "?([A-Za-z0-9_.-]+)"?:')
+# A daemon that dies mid-bake fails every running step; that is not the targets' doing.
+_ENGINE_LOST = re.compile(
+    r"Cannot connect to the Docker daemon|error reading from server: EOF|rpc error: code = Unavailable"
+)
 # When BuildKit cancels the steps running beside a failed one, the containerd snapshotter
 # can keep a cache record whose snapshot is gone; every later use of it fails like this.
 # That is the engine's fault, not the target's: it is retried, at last without cache.
@@ -95,9 +99,12 @@ class FailureTracker:
         self.vertex_target: dict[str, str] = {}
         self.failed: list[str] = []
         self.broken: list[str] = []
+        self.engine_lost: str | None = None
 
     def feed(self, line: str) -> None:
         line = line.rstrip("\n")
+        if self.engine_lost is None and _ENGINE_LOST.search(line):
+            self.engine_lost = line.strip()
         if m := _VERTEX.match(line):
             if m.group(2) in self.known:
                 self.vertex_target.setdefault(m.group(1), m.group(2))
@@ -216,6 +223,9 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
                 tracker.feed(line)
             break
         except DockerException as exc:
+            if tracker.engine_lost:
+                # Steps cut off by a dying daemon say nothing about their targets.
+                raise BuildFailed(f"the Docker engine went away during the bake: {tracker.engine_lost}") from None
             if tracker.failed:
                 failed += [t for t in tracker.failed if t not in failed]
                 blocked = set(failed) | descendants_of(plan, failed)

@@ -190,3 +190,11 @@ def test_a_push_failure_is_the_target_failing():
     tracker.feed("#12 [c] exporting to image")
     tracker.feed("#12 ERROR: failed to push 127.0.0.1:5000/c:1: connection refused")
     assert tracker.failed == ["c"] and tracker.broken == []
+
+
+def test_a_daemon_that_goes_away_is_reported_as_such_not_as_failed_targets():
+    tracker = FailureTracker(["fateflow"])
+    tracker.feed("#7 [fateflow 2/3] RUN make")
+    tracker.feed("#7 ERROR: rpc error: code = Unavailable desc = error reading from server: EOF")
+    tracker.feed("ERROR: Cannot connect to the Docker daemon at unix:///var/run/docker.sock.")
+    assert tracker.engine_lost is not None and "Unavailable" in tracker.engine_lost
