@@ -178,8 +178,7 @@ def bake_call(plan: Plan, targets: tuple[str, ...], options: BakeOptions) -> tup
 
 
 def preflight(engine: Engine, plan: Plan, options: BakeOptions, out: Callable[[str], None]) -> None:
-    checks = doctor.engine_checks(engine.facts(options.builder), plan, load=options.load, push=options.push)
-    checks += doctor.source_checks(plan) if not doctor.failed(checks) else []
+    checks = doctor.all_checks(engine.facts(options.builder), plan, options, sources_if_engine_fails=False)
     bad = doctor.failed(checks)
     if bad:
         for check in bad:

@@ -171,8 +171,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     plan = _plan(args)
     options = plan.config.bake_options
-    checks = doctor.engine_checks(Engine().facts(options.builder), plan, load=options.load, push=options.push)
-    checks += doctor.source_checks(plan)
+    checks = doctor.all_checks(Engine().facts(options.builder), plan, options)
     for check in checks:
         for line in check.lines():
             print(line)

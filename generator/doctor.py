@@ -135,5 +135,13 @@ def source_checks(plan: Plan) -> list[Check]:
     return checks
 
 
+def all_checks(facts: EngineFacts, plan: Plan, options, *, sources_if_engine_fails: bool = True) -> list[Check]:
+    """What `doctor` shows and `bake` checks first: the engine for these options, then the sources."""
+    checks = engine_checks(facts, plan, load=options.load, push=options.push)
+    if sources_if_engine_fails or not failed(checks):
+        checks += source_checks(plan)
+    return checks
+
+
 def failed(checks: list[Check]) -> list[Check]:
     return [c for c in checks if not c.ok and not c.warning]

@@ -72,7 +72,7 @@ def hcl_value(value: str) -> str:
     return value if isinstance(value, Expr) else hcl_string(value)
 
 
-def _variables(config: Config, bake_dir: Path) -> list[tuple[str, str, str]]:
+def _variables(config: Config, docker_dir: str) -> list[tuple[str, str, str]]:
     """(name, default, why) for every HCL variable, defaults from the configuration."""
     return [
         ("PREFIX", config.prefix, "Registry and namespace of every image."),
@@ -80,7 +80,7 @@ def _variables(config: Config, bake_dir: Path) -> list[tuple[str, str, str]]:
         ("BASE_TAG", config.base_tag if config.base_tag_explicit else Expr("TAG"),
          "Tag of the base images (base-image, base-image-ipcl); follows TAG unless set."),
         ("FATE_DIR", config.fate_dir, "The FATE checkout the images are built from."),
-        ("DOCKER_DIR", _portable_path(config.docker_dir, bake_dir),
+        ("DOCKER_DIR", docker_dir,
          "The Dockerfile tree, relative to where bake runs."),
         ("FATE_VERSION", config.fate_version or "", "FATE version for the image labels (FATE= in fate.env)."),
         ("IPCL_PKG_DIR", config.ipcl_pkg_dir, "Local pailliercryptolib_python; empty fetches IPCL_VERSION."),
@@ -96,9 +96,8 @@ def bake_variables(config: Config) -> dict[str, str]:
     Passed explicitly so that a stray TAG or PREFIX in the caller's environment cannot
     override what the configuration (with its own precedence rules) settled on.
     """
-    values = {name: str(default) for name, default, _ in _variables(config, Path("/"))}
+    values = {name: str(default) for name, default, _ in _variables(config, config.docker_dir)}
     values["BASE_TAG"] = config.base_tag
-    values["DOCKER_DIR"] = config.docker_dir
     return values
 
 
@@ -185,7 +184,7 @@ def render(plan: Plan, bake_file: Path = DEFAULT_OUTPUT) -> str:
         settings=f"Platform={','.join(config.platforms)} PREFIX={config.prefix} "
         f"TAG={config.tag} BASE_TAG={config.base_tag}",
         flags=flags,
-        variables=_variables(config, bake_file.parent),
+        variables=_variables(config, _portable_path(config.docker_dir, bake_file.parent)),
         platforms=[f"linux/{p}" for p in config.platforms],
         groups=plan.groups,
         targets=[_target(image) for image in plan.targets],
