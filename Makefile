@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 FB     := $(BIN)/fate-builder
 
-.PHONY: help venv render check plan bake test test-unit engine engine-stop lint docs bench clean
+.PHONY: help venv render check plan bake test test-unit test-engine engine engine-stop lint docs bench clean
 
 help:
 	@echo "make bake     render docker-bake.hcl and build the configured images"
@@ -41,6 +41,9 @@ bake: $(STAMP)
 	$(FB) bake
 
 # Root on Debian 12/13 gets a real engine; elsewhere the engine tests skip (CI=true fails them).
+# ENGINE=current (Docker 28.5 + buildx 0.29, the default) or ENGINE=oldest (Docker 26.1 + buildx 0.13).
+ENGINE ?= current
+export ENGINE
 engine:
 	scripts/ci/provision-engine.sh
 
@@ -53,7 +56,12 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 test-unit: $(STAMP)
-	$(BIN)/pytest -m "not engine"
+	$(BIN)/pytest -m "not engine and not buildx"
+
+# Every test that needs buildx or the engine, on the ENGINE generation (CI runs both).
+test-engine: $(STAMP)
+	scripts/ci/provision-engine.sh
+	$(BIN)/pytest -m "engine or buildx"
 
 docs: $(STAMP)
 	$(BIN)/python -m generator.docs

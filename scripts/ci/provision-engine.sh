@@ -7,12 +7,19 @@
 # machine offers, and the machines we test on cannot pull any image from a
 # container registry.  So everything here comes from Debian's package archive:
 #
-#   * Docker engine + buildx: Debian 12's docker.io (20.10) is too old for the
-#     containerd image store, so the engine is taken from Debian 13 (trixie)
-#     with `apt-get download` through a *private* apt state (own sources list,
-#     lists dir and cache) and unpacked with `dpkg-deb -x` into a private dir.
-#     That leaves the machine's apt/dpkg state and any system docker untouched,
-#     and it is the same code path on Debian 12 and Debian 13.
+#   * Docker engine + buildx, in one of two generations (ENGINE=...):
+#       oldest   Debian trixie: docker.io 26.1.5 + docker-buildx 0.13.1, with the
+#                machine's own containerd (the oldest engine fate-builder supports)
+#       current  Debian sid: docker.io 28.5.2 + docker-buildx 0.29.1 +
+#                containerd 2.1.9 (what users install today)
+#     Debian 12's docker.io (20.10) is too old for the containerd image store.
+#     The packages come through `apt-get download` with a *private* apt state
+#     (own sources list, lists dir and cache) and are unpacked with `dpkg-deb -x`
+#     into a private dir per generation, so the machine's apt/dpkg state and any
+#     system docker stay untouched, on Debian 12 and 13 alike.  Each generation
+#     has its own data root: an engine never reads a store the other one wrote.
+#     Only one runs at a time, on /var/run/docker.sock; asking for the other
+#     generation stops the running one first.
 #   * dockerd runs with the containerd snapshotter: without it Docker can
 #     neither `--load` a multi-platform image nor export build cache.
 #   * qemu-user-static: arm64 RUN steps need binfmt handlers with the F flag
@@ -28,10 +35,11 @@
 # only, and have pidfiles so that stop-engine.sh can stop exactly them.
 #
 # Env overrides:
+#   ENGINE                      oldest | current (default current)
 #   FATE_BUILDER_CACHE          state/cache root (default /var/cache/fate-builder)
 #   FATE_BUILDER_REGISTRY_ADDR  registry listen address (default 127.0.0.1:5000)
 #   FATE_BUILDER_DEBIAN_MIRROR  Debian mirror URL (default: taken from /etc/apt)
-#   FATE_BUILDER_ENGINE_SUITE   Debian suite to take docker.io from
+#   FATE_BUILDER_ENGINE_SUITE   Debian suite to take the engine from (default: by ENGINE)
 #
 # Tests can detect the engine with `docker info` on unix:///var/run/docker.sock
 # and `curl -fsS http://127.0.0.1:5000/v2/_catalog`, or source
@@ -40,9 +48,15 @@ set -euo pipefail
 
 START_TIME=${EPOCHREALTIME:-$(date +%s)}
 CACHE=${FATE_BUILDER_CACHE:-/var/cache/fate-builder}
-ENGINE_DIR=$CACHE/engine
+ENGINE=${ENGINE:-current}
+case "$ENGINE" in
+  oldest) DEFAULT_SUITE=trixie; ENGINE_PKGS=(docker.io docker-buildx) ;;
+  current) DEFAULT_SUITE=sid; ENGINE_PKGS=(docker.io docker-buildx containerd) ;;
+  *) printf '[provision-engine] ERROR: ENGINE=%s: use ENGINE=oldest or ENGINE=current\n' "$ENGINE" >&2; exit 2 ;;
+esac
+ENGINE_DIR=$CACHE/engines/$ENGINE
+DATA_ROOT=$CACHE/data/$ENGINE
 ENGINE_ROOT=$ENGINE_DIR/root
-APT_DIR=$CACHE/apt
 BUSYBOX_DIR=$CACHE/busybox
 RUN_DIR=$CACHE/run
 REGISTRY_DIR=$CACHE/registry
@@ -85,14 +99,9 @@ case "$NATIVE_ARCH" in
   arm64) FOREIGN_ARCH=amd64; EMU=x86_64; EMU_PLATFORM=linux/amd64 ;;
   *) die "unsupported host architecture $NATIVE_ARCH (need amd64 or arm64)" ;;
 esac
-# Debian 12's docker.io is too old; from 13 on the machine's own suite will do.
-if [ -n "${FATE_BUILDER_ENGINE_SUITE:-}" ]; then
-  ENGINE_SUITE=$FATE_BUILDER_ENGINE_SUITE
-elif [ -n "${VERSION_ID:-}" ] && [ "${VERSION_ID%%.*}" -lt 13 ]; then
-  ENGINE_SUITE=trixie
-else
-  ENGINE_SUITE=$CODENAME
-fi
+ENGINE_SUITE=${FATE_BUILDER_ENGINE_SUITE:-$DEFAULT_SUITE}
+# One private apt state per suite: the lists of one suite must not answer for another.
+APT_DIR=$CACHE/apt/$ENGINE_SUITE
 
 mkdir -p "$CACHE" "$RUN_DIR"
 # Two provisioning runs at once would race on apt state and on starting dockerd.
@@ -219,8 +228,10 @@ private_download() {
 # ---------------------------------------------------------------------------
 ensure_engine_files() {
   local want=() p deb
-  [ -x "$DOCKERD" ] && [ -f "$ENGINE_DIR/pkgs/docker.io" ] || want+=(docker.io)
-  [ -x "$BUILDX" ] && [ -f "$ENGINE_DIR/pkgs/docker-buildx" ] || want+=(docker-buildx)
+  for p in "${ENGINE_PKGS[@]}"; do
+    [ -f "$ENGINE_DIR/pkgs/$p" ] || want+=("$p")
+  done
+  [ -x "$DOCKERD" ] && [ -x "$BUILDX" ] || want=("${ENGINE_PKGS[@]}")
   # The machine may already have a (newer) CLI; only bring ours when there is none.
   if ! command -v docker >/dev/null 2>&1 && ! [ -f "$ENGINE_DIR/pkgs/docker-cli" ]; then
     want+=(docker-cli)
@@ -363,9 +374,11 @@ start_detached() {
   shift 2
   [ -f "$logfile" ] && mv -f "$logfile" "$logfile.prev"
   rm -f "$pidfile"
-  # fd 9 is our lock: a server inheriting it would hold the lock forever.
+  # A server inheriting an open lock fd (ours is 9; a caller's `flock FILE cmd`
+  # passes its own) would hold that lock for as long as it runs.
   # shellcheck disable=SC2016  # $$ and $@ are for the inner sh
-  setsid sh -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" </dev/null >"$logfile" 2>&1 9>&- &
+  setsid sh -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" </dev/null >"$logfile" 2>&1 \
+    3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   for _ in $(seq 50); do [ -s "$pidfile" ] && return 0; sleep 0.1; done
   die "failed to launch $1"
 }
@@ -377,8 +390,21 @@ snapshotter_on() {
 
 DOCKERD_PIDFILE=$RUN_DIR/dockerd.pid
 DOCKERD_LOG=$RUN_DIR/dockerd.log
+# The generation whose dockerd we started last; another one running is stopped first.
+switch_generation() {
+  local running pid
+  running=$(cat "$RUN_DIR/engine.name" 2>/dev/null || true)
+  [ -n "$running" ] && [ "$running" != "$ENGINE" ] || return 0
+  if pid=$(live_pid "$DOCKERD_PIDFILE" "$CACHE/engines/$running/root/usr/sbin/dockerd"); then
+    log "the $running engine (dockerd pid $pid) is running; stopping it for the $ENGINE one"
+    FATE_BUILDER_LOCK_HELD=1 "$(dirname "$0")/stop-engine.sh" || die "could not stop the $running engine"
+  fi
+  rm -f "$RUN_DIR/engine.name"
+}
+
 ensure_dockerd() {
   local pid
+  switch_generation
   if pid=$(live_pid "$DOCKERD_PIDFILE" "$DOCKERD"); then
     for _ in $(seq 60); do docker_up && break; sleep 1; done
     docker_up || { show_log_tail "$DOCKERD_LOG"; die "our dockerd (pid $pid) is running but not answering on $DOCKER_SOCK; run stop-engine.sh and retry"; }
@@ -387,10 +413,12 @@ ensure_dockerd() {
     return 0
   fi
   if docker_up; then
+    log "WARNING: a Docker daemon not started by this script serves $DOCKER_SOCK (server $(docker version -f '{{.Server.Version}}' 2>/dev/null)); ENGINE=$ENGINE is not what is tested"
     snapshotter_on || die "a Docker daemon not started by this script serves $DOCKER_SOCK without the containerd image store (features.containerd-snapshotter); stop it first"
     log "using a Docker daemon not started by this script (it has the containerd image store)"
     return 0
   fi
+  mkdir -p "$DATA_ROOT"
   cat >"$RUN_DIR/daemon.json" <<EOF
 {
   "features": { "containerd-snapshotter": true },
@@ -403,8 +431,11 @@ EOF
     env PATH="$ENGINE_PATH" "$DOCKERD" \
       --config-file "$RUN_DIR/daemon.json" \
       --host "unix://$DOCKER_SOCK" \
+      --data-root "$DATA_ROOT" \
       --pidfile "$RUN_DIR/dockerd.daemon.pid"
   pid=$(cat "$DOCKERD_PIDFILE")
+  printf '%s\n' "$ENGINE" >"$RUN_DIR/engine.name"
+  printf '%s\n' "$DOCKERD" >"$RUN_DIR/dockerd.exe"
   for _ in $(seq 90); do
     docker_up && break
     kill -0 "$pid" 2>/dev/null || { show_log_tail "$DOCKERD_LOG"; die "dockerd exited during startup"; }
@@ -474,8 +505,13 @@ docker buildx version >/dev/null 2>&1 || die "'docker buildx' does not work (plu
 PLATFORMS=$(docker buildx inspect default 2>/dev/null | sed -n 's/^Platforms:[[:space:]]*//p' | head -n1)
 grep -q "$EMU_PLATFORM" <<<"$PLATFORMS" || die "default builder does not offer $EMU_PLATFORM (platforms: ${PLATFORMS:-none})"
 
+SERVER_VERSION=$(docker version -f '{{.Server.Version}}' 2>/dev/null || true)
+BUILDX_VERSION=$(docker buildx version 2>/dev/null | awk '{print $2}')
 cat >"$RUN_DIR/engine.env" <<EOF
 # Written by provision-engine.sh when the engine was last confirmed up.
+FATE_BUILDER_ENGINE=$ENGINE
+FATE_BUILDER_SERVER_VERSION=$SERVER_VERSION
+FATE_BUILDER_BUILDX_VERSION=$BUILDX_VERSION
 DOCKER_HOST=unix://$DOCKER_SOCK
 FATE_BUILDER_REGISTRY=$REGISTRY_ADDR
 FATE_BUILDER_BUSYBOX_DIR=$BUSYBOX_DIR
@@ -486,6 +522,7 @@ EOF
 # shellcheck disable=SC2016
 cat <<EOF
 fate-builder engine is up
+  generation:      $ENGINE (Debian $ENGINE_SUITE: $(cd "$ENGINE_DIR/pkgs" && for p in *; do printf '%s %s  ' "$p" "$(cat "$p")"; done))
   docker server:   $(docker version -f '{{.Server.Version}}' 2>/dev/null) (socket $DOCKER_SOCK, client $(docker version -f '{{.Client.Version}}' 2>/dev/null))
   buildx:          $(docker buildx version 2>/dev/null)
   storage:         $(docker info -f '{{.Driver}} {{.DriverStatus}}' 2>/dev/null)

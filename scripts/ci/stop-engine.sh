@@ -15,8 +15,10 @@ set -euo pipefail
 
 CACHE=${FATE_BUILDER_CACHE:-/var/cache/fate-builder}
 RUN_DIR=$CACHE/run
-ENGINE_ROOT=$CACHE/engine/root
-DOCKERD=$ENGINE_ROOT/usr/sbin/dockerd
+# Whichever generation provision-engine.sh started last (see ENGINE there).
+DOCKERD=$(cat "$RUN_DIR/dockerd.exe" 2>/dev/null || true)
+DOCKERD=${DOCKERD:-$CACHE/engines/current/root/usr/sbin/dockerd}
+ENGINE_ROOT=${DOCKERD%/usr/sbin/dockerd}
 REGISTRY_BIN=/usr/bin/docker-registry
 # Where dockerd (default exec-root) keeps the pid of the containerd it manages.
 MANAGED_CONTAINERD_PIDFILE=/var/run/docker/containerd/containerd.pid
@@ -36,7 +38,8 @@ log() { printf '[stop-engine] %s\n' "$*" >&2; }
 
 # Wait for a provisioning run in progress rather than stopping a half-started
 # engine; stopping is the way out of a wedged state, so after a minute go on.
-if [ -d "$CACHE" ]; then
+# provision-engine.sh calls us with its lock held when it switches generations.
+if [ -d "$CACHE" ] && [ -z "${FATE_BUILDER_LOCK_HELD:-}" ]; then
   exec 9>"$CACHE/.provision.lock"
   if ! flock -n 9; then
     log "waiting for a provision-engine.sh run to finish (lock $CACHE/.provision.lock)"
@@ -87,21 +90,22 @@ if pid=$(live_pid "$RUN_DIR/dockerd.pid" "$DOCKERD"); then
   # dockerd waits for containers to stop (up to 10s each) before it exits.
   stop_pid dockerd "$pid" 60 || rc=1
   if [[ "$containerd_pid" =~ ^[0-9]+$ ]] && kill -0 "$containerd_pid" 2>/dev/null \
-      && [ "$(readlink "/proc/$containerd_pid/exe" 2>/dev/null || true)" = /usr/bin/containerd ] \
+      && case "$(readlink "/proc/$containerd_pid/exe" 2>/dev/null || true)" in
+           /usr/bin/containerd|"$ENGINE_ROOT"/usr/bin/containerd) true ;; *) false ;; esac \
       && tr '\0' ' ' <"/proc/$containerd_pid/cmdline" | grep -q '/var/run/docker/containerd/containerd.toml'; then
     stop_pid "containerd (managed by our dockerd)" "$containerd_pid" 15 || rc=1
   fi
 else
   log "dockerd: not running (no live pid in $RUN_DIR/dockerd.pid)"
 fi
-rm -f "$RUN_DIR/dockerd.pid" "$RUN_DIR/engine.env"
+rm -f "$RUN_DIR/dockerd.pid" "$RUN_DIR/engine.env" "$RUN_DIR/engine.name"
 
 # Report anything of ours that survived (e.g. a wedged containerd-shim).
 left=""
 for p in /proc/[0-9]*; do
   exe=$(readlink "$p/exe" 2>/dev/null || true)
   case "$exe" in
-    "$ENGINE_ROOT"/*) left="$left ${p#/proc/}($exe)" ;;
+    "$CACHE"/engines/*) left="$left ${p#/proc/}($exe)" ;;
     /usr/bin/containerd|/usr/bin/containerd-shim*)
       if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q '/var/run/docker/containerd'; then
         left="$left ${p#/proc/}($exe)"
@@ -117,7 +121,7 @@ if [ "$PURGE" = 1 ]; then
   for link in "${DOCKER_CONFIG:-${HOME:-/root}/.docker}/cli-plugins/docker-buildx" \
               /usr/local/lib/docker/cli-plugins/docker-buildx /usr/local/bin/docker; do
     case "$(readlink "$link" 2>/dev/null || true)" in
-      "$ENGINE_ROOT"/*) rm -f "$link"; log "removed $link" ;;
+      "$CACHE"/engines/*) rm -f "$link"; log "removed $link" ;;
     esac
   done
   if [ -d "$CACHE" ]; then
