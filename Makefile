@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 FB     := $(BIN)/fate-builder
 
-.PHONY: help venv render check plan bake test test-unit engine engine-stop lint docs bench clean
+.PHONY: help venv render check plan bake test test-unit engine engine-stop lint docs bench clean wheel-check
 
 help:
 	@echo "make bake     render docker-bake.hcl and build the configured images"
@@ -16,7 +16,8 @@ help:
 	@echo "make check    fail if the committed docker-bake.hcl is stale"
 	@echo "make plan     show what the configuration builds"
 	@echo "make test     provision the Docker engine and run every test"
-	@echo "make lint     ruff"
+	@echo "make lint     ruff and mypy"
+	@echo "make wheel-check  install the built wheel in a fresh venv and run it outside the checkout"
 	@echo "make bench    benchmark one bake against FATE-Builder's sequential builds"
 
 # The virtualenv is made on first use and refreshed when the dependencies change.
@@ -60,6 +61,10 @@ docs: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check generator tests benchmarks
+
+# The package as users install it: wheel, fresh venv, commands run outside the checkout.
+wheel-check:
+	PYTHON=$(PYTHON) scripts/ci/wheel-check.sh
 
 # Not a test: builds the stand-in images both ways on the engine (about 30 minutes here).
 # BENCH_ARGS=--no-prune on an engine shared with other builds.

@@ -23,6 +23,14 @@ from .errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def default_docker_dir() -> Path:
+    """The Dockerfiles: the checkout's docker/ when run from one, else the copy in the package."""
+    checkout = PROJECT_ROOT / "docker"
+    if (PROJECT_ROOT / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
+    return Path(__file__).resolve().parent / "docker"
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -342,7 +350,7 @@ def load_config(
                 f"pailliercryptolib_python {raw['IPCL_VERSION']} from git instead"
             )
 
-    docker_dir = raw["DOCKER_DIR"] or str(PROJECT_ROOT / "docker")
+    docker_dir = raw["DOCKER_DIR"] or str(default_docker_dir())
     docker_dir = os.path.abspath(os.path.expanduser(docker_dir))
 
     third_party = tuple(raw["THIRD_PARTY_IMAGES"].replace(",", " ").split())

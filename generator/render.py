@@ -12,12 +12,13 @@ import jinja2
 
 from . import catalog
 from .catalog import Image
-from .config import PROJECT_ROOT, Config
+from .config import Config
 from .plan import Plan
 
-TEMPLATES = PROJECT_ROOT / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "docker-bake.hcl.j2"
-DEFAULT_OUTPUT = PROJECT_ROOT / "docker-bake.hcl"
+# The committed file, in the directory fate-builder runs in (the checkout, for `make`).
+DEFAULT_OUTPUT = Path("docker-bake.hcl")
 
 
 def hcl_string(value: str) -> str:
