@@ -61,6 +61,7 @@ class Family:
 
     name: str
     sources: tuple[str, ...] = ()
+    dockerfile: str = "Dockerfile"
 
     @property
     def dockerfile_dir(self) -> str:
@@ -189,6 +190,13 @@ IMAGES: tuple[Image, ...] = (
 BY_NAME: dict[str, Image] = {image.name: image for image in IMAGES}
 FAMILY_BY_NAME: dict[str, Family] = {family.name: family for family in FAMILIES}
 SOURCE_BY_NAME: dict[str, Source] = {source.name: source for source in SOURCES}
+
+
+def flags_for(platforms: tuple[str, ...]) -> frozenset[str]:
+    """The Build_* flags that select at least one image existing for all of `platforms`."""
+    return frozenset(
+        flag for image in IMAGES if all(p in image.platforms() for p in platforms) for flag in image.flags
+    )
 
 
 def family_of(image: Image) -> Family:

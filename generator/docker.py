@@ -103,9 +103,6 @@ class Engine:
     def image_exists(self, reference: str) -> bool:
         return self.client.image.exists(reference)
 
-    def image_id(self, reference: str) -> str:
-        return self.client.image.inspect(reference).id
-
     def pull(self, reference: str) -> None:
         try:
             self.client.image.pull(reference, quiet=True)

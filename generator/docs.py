@@ -20,6 +20,7 @@ HEADERS = {
         "yes": "yes",
         "same_as_tag": "same as `TAG`",
         "repo_docker": "`docker/`",
+        "external": {},
     },
     "zh": {
         "images": ("镜像", "父镜像 (FROM)", "Dockerfile", "启用条件", "arm64", "标签", "说明"),
@@ -30,7 +31,6 @@ HEADERS = {
         "repo_docker": "`docker/`",
     },
 }
-HEADERS["en"]["external"] = {}
 
 
 def _row(cells) -> str:
@@ -66,9 +66,7 @@ def settings_table(lang: str) -> str:
             default = h["same_as_tag"]
         elif s.name == "DOCKER_DIR":
             default = h["repo_docker"]
-        elif default == "":
-            default = ""
-        else:
+        elif default:
             default = f"`{default}`"
         rows.append((f"`{s.name}`", default, s.help if lang == "en" else s.help_zh))
     return _table(h["settings"], rows)

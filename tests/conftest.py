@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from generator import catalog
 from generator.config import load_config
 from generator.plan import build_plan
 
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # Every Build_* flag off, so a test names exactly the families it wants.
-ALL_OFF = {f"Build_{f}": "0" for f in ("Basic", "Spark", "NN", "GPU", "LLM", "IPCL", "OP", "FUM")}
+ALL_OFF = {f"Build_{f}": "0" for f in catalog.FLAGS}
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from generator.config import BakeOptions, parse_docker_options
@@ -137,9 +139,18 @@ def test_arm64_with_families_beyond_basic_names_the_flags_to_turn_off():
     with pytest.raises(ConfigError) as err:
         config_of(Platform="amd64,arm64")  # defaults: Basic, Spark, NN, OP
     msg = str(err.value)
-    assert "only the basic family exists for arm64" in msg
+    assert "only the Build_Basic family exists for amd64,arm64" in msg
     assert "Build_Spark=0, Build_NN=0, Build_OP=0" in msg
-    assert "Build_Basic" not in msg
+    assert "Build_Basic=0" not in msg
+
+
+def test_which_families_exist_for_arm64_follows_the_catalog(monkeypatch):
+    from generator import catalog
+
+    spark_arm = [replace(i, arm64=True) if "Spark" in i.flags else i for i in catalog.IMAGES]
+    monkeypatch.setattr(catalog, "IMAGES", tuple(spark_arm))
+    config = config_of(Platform="arm64", Build_NN="0", Build_OP="0")
+    assert config.flags == {"Basic", "Spark"}
 
 
 def test_ipcl_pkg_dir_must_exist_when_ipcl_is_built(tmp_path):
@@ -219,3 +230,10 @@ def test_cli_define_beats_environment_and_env_file(tmp_path):
     assert '"tag": "cli"' in result.stdout
     result = run_cli("plan", "--format", "json", env={"TAG": "env"}, cwd=tmp_path)
     assert '"tag": "env"' in result.stdout
+
+
+def test_a_line_python_dotenv_cannot_parse_is_an_error_naming_file_and_line(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text('PREFIX=federatedai\nTAG="unterminated\n')
+    with pytest.raises(ConfigError, match=r"\.env: .*could not parse statement starting at line 2"):
+        config_of(env_file=env)
