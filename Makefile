@@ -11,8 +11,8 @@ FB     := $(BIN)/fate-builder
 .PHONY: help venv render check plan bake test test-unit engine engine-stop lint docs bench clean wheel-check
 
 help:
-	@echo "make bake     render docker-bake.hcl and build the configured images"
-	@echo "make render   write docker-bake.hcl from .env / the environment"
+	@echo "make bake     build the images .env (and the environment) ask for"
+	@echo "make render   write docker-bake.hcl from docker-bake.env (never from .env)"
 	@echo "make check    fail if the committed docker-bake.hcl is stale"
 	@echo "make plan     show what the configuration builds"
 	@echo "make test     provision the Docker engine and run every test"
@@ -38,7 +38,6 @@ plan: $(STAMP)
 	$(FB) plan
 
 bake: $(STAMP)
-	$(FB) render
 	$(FB) bake
 
 # Root on Debian 12/13 gets a real engine; elsewhere the engine tests skip (CI=true fails them).

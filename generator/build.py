@@ -22,7 +22,7 @@ from .config import BakeOptions
 from .docker import Engine
 from .errors import ConfigError, FateBuilderError
 from .plan import Plan
-from .render import bake_variables, render, write_atomic
+from .render import bake_variables
 
 FATE_ARCHIVE = "fate.images.tar.gz"
 THIRD_PARTY_ARCHIVE = "third-party.images.tar.gz"
@@ -190,14 +190,13 @@ def preflight(engine: Engine, plan: Plan, options: BakeOptions, out: Callable[[s
 def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
              out: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
              log: Callable[[str], None] | None = None) -> dict | None:
-    """Render, check the machine, bake. Returns bake's resolved definition for --print.
+    """Check the machine, bake `bake_file` (rendered by the caller). Returns bake's resolved definition for --print.
 
     When a target fails, BuildKit cancels the targets still running beside it; they are
     baked again (their finished steps come from cache) so one broken image does not cost
     the others, and the failed ones are named at the end.
     """
     targets = resolve_targets(plan, request.targets)
-    write_atomic(bake_file, render(plan, bake_file))
     variables = bake_variables(plan.config)
     options = request.options
     if request.print_only:

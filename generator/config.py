@@ -20,6 +20,8 @@ from . import catalog
 from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The committed configuration: a team's selection and platforms, what docker-bake.hcl is rendered from.
+PROJECT_FILE = Path("docker-bake.env")
 
 
 def default_docker_dir() -> Path:

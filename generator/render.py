@@ -16,6 +16,8 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "docker-bake.hcl.j2"
 # The committed file, in the directory fate-builder runs in (the checkout, for `make`).
 DEFAULT_OUTPUT = Path("docker-bake.hcl")
+# Where `bake` renders a selection the committed file does not have (git-ignored).
+PERSONAL_OUTPUT = Path(".fate-builder") / "docker-bake.hcl"
 
 
 def hcl_string(value: str) -> str:
@@ -112,6 +114,18 @@ def bake_variables(config: Config) -> dict[str, str]:
     values["BASE_TAG"] = config.base_tag
     values["FATE_VERSION"] = config.fate_version or ""
     return values
+
+
+def structural_differences(config: Config, committed: Config) -> list[str]:
+    """Settings of `config` that need another bake file than `committed`'s, as NAME=value.
+
+    Only the selection and the platforms shape the file; everything else is a variable.
+    """
+    changed = [f"Build_{flag}={int(flag in config.flags)}" for flag in catalog.FLAGS
+               if (flag in config.flags) != (flag in committed.flags)]
+    if config.platforms != committed.platforms:
+        changed.append(f"Platform={','.join(config.platforms)}")
+    return changed
 
 
 def _portable_path(path: str, bake_dir: Path) -> str:

@@ -215,7 +215,8 @@ def test_unknown_setting_on_command_line_is_rejected():
 ])
 def test_cli_reports_bad_settings_in_one_line_with_status_2_and_writes_nothing(tmp_path, env, message):
     out = tmp_path / "docker-bake.hcl"
-    result = run_cli("render", "--output", str(out), env=env, cwd=tmp_path)
+    defines = [arg for name, value in env.items() for arg in ("-D", f"{name}={value}")]
+    result = run_cli("render", "--output", str(out), *defines, cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and lines[0].startswith("fate-builder: error:")
