@@ -60,8 +60,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("Build_LLM_VERSION", "v1.2.0", "FATE-LLM version (git tag)", "FATE-LLM 版本（git 标签）"),
     Setting("Platform", "amd64", "target architectures: `amd64`, `arm64` or `amd64,arm64`",
             "目标架构：`amd64`、`arm64` 或 `amd64,arm64`"),
-    Setting("DOCKER_DIR", "", "tree of Dockerfiles (empty: this project's `docker/`); also `--docker-dir`",
-            "Dockerfile 目录（留空则为本项目的 `docker/`）；也可用 `--docker-dir`"),
+    Setting("DOCKER_DIR", "", "tree of Dockerfiles (empty: the checkout's `docker/`, or the copy installed with "
+            "fate-builder); also `--docker-dir`",
+            "Dockerfile 目录（留空则为本仓库的 `docker/`，或随 fate-builder 安装的副本）；也可用 `--docker-dir`"),
     Setting("CACHE", "none", "build cache: `none`, `inline`, `registry`, `local:DIR` or `gha`",
             "构建缓存：`none`、`inline`、`registry`、`local:DIR` 或 `gha`"),
     Setting("THIRD_PARTY_IMAGES", "mysql:8.0.28", "third-party images `save` puts in the offline bundle",
