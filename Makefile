@@ -59,7 +59,7 @@ docs: $(STAMP)
 	$(BIN)/python -m generator.docs
 
 lint: $(STAMP)
-	$(BIN)/ruff check generator tests benchmarks
+	$(BIN)/ruff check generator tests benchmarks testsupport
 
 # The package as users install it: wheel, fresh venv, commands run outside the checkout.
 wheel-check:
