@@ -60,6 +60,8 @@ docs: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check generator tests benchmarks testsupport
+	$(BIN)/mypy --strict generator
+	$(BIN)/mypy testsupport
 
 # The package as users install it: wheel, fresh venv, commands run outside the checkout.
 wheel-check:

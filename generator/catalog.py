@@ -109,7 +109,8 @@ class Image:
         return PLATFORMS if self.arm64 else ("amd64",)
 
 
-def _img(name, parent, family, flags, summary, summary_zh, *, arm64=False, base=False, external=None):
+def _img(name: str, parent: str | None, family: str, flags: str, summary: str, summary_zh: str, *,
+         arm64: bool = False, base: bool = False, external: str | None = None) -> Image:
     return Image(name, parent, family, tuple(flags.split(",")), arm64, base, external, summary, summary_zh)
 
 

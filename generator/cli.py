@@ -9,6 +9,8 @@ import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
 from . import report
 from .config import PROGRESS_MODES, PROJECT_FILE, SETTING_NAMES, Config, load_config
@@ -280,7 +282,7 @@ COMMANDS = {
 }
 
 
-def _terminate(signum, frame):
+def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
     # SIGTERM unwinds like Ctrl-C, so temporary files are removed on the way out.
     raise KeyboardInterrupt
 

@@ -10,7 +10,7 @@ import logging
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,14 +211,23 @@ def validate_cache(value: str) -> str:
     raise ConfigError(f"CACHE={value!r}: allowed are {', '.join(_CACHE_KINDS)}")
 
 
+class _Unparsed(logging.Handler):
+    """Collects python-dotenv's warnings about lines it could not parse."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def _read_dotenv(path: Path, setting: str) -> dict[str, str | None]:
     """A dotenv file's KEY=VALUE pairs, not interpolated yet; {} when there is no file.
 
     python-dotenv skips a line it cannot parse with a logged warning; here that is an error.
     """
-    unparsed: list[logging.LogRecord] = []
-    catcher = logging.Handler(logging.WARNING)
-    catcher.emit = unparsed.append  # type: ignore[method-assign]
+    catcher = _Unparsed()
     logger = logging.getLogger("dotenv")
     logger.addHandler(catcher)
     try:
@@ -230,8 +239,8 @@ def _read_dotenv(path: Path, setting: str) -> dict[str, str | None]:
         raise ConfigError(f"{setting}: cannot read {path}: {exc.strerror}") from None
     finally:
         logger.removeHandler(catcher)
-    if unparsed:
-        raise ConfigError(f"{path}: {unparsed[0].getMessage()}")
+    if catcher.records:
+        raise ConfigError(f"{path}: {catcher.records[0].getMessage()}")
     return dict(values)
 
 
@@ -298,7 +307,7 @@ def load_config(
     files = [(path, _read_dotenv(path, "--env-file" if path == env_file else "--project-file"))
              for path in (env_file, project_file) if path is not None]
 
-    def pick(name: str, file_layers: list[Mapping[str, str]]) -> str:
+    def pick(name: str, file_layers: Sequence[Mapping[str, str]]) -> str:
         for layer in (overrides, environ, *file_layers):
             if name in layer:
                 return layer[name]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from . import catalog
 from .config import PROJECT_ROOT, SETTINGS
 from .render import write_atomic
 
-HEADERS = {
+HEADERS: dict[str, dict[str, Any]] = {
     "en": {
         "images": ("image", "built FROM", "Dockerfile", "enabled when", "arm64", "tag", "what it is"),
         "settings": ("setting", "default", "meaning"),
@@ -33,11 +35,11 @@ HEADERS = {
 }
 
 
-def _row(cells) -> str:
+def _row(cells: Iterable[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _table(header, rows) -> str:
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return "\n".join([_row(header), _row("---" for _ in header), *(_row(r) for r in rows)])
 
 
@@ -76,13 +78,16 @@ BLOCKS = {"images": images_table, "settings": settings_table}
 READMES = {"en": PROJECT_ROOT / "README.md", "zh": PROJECT_ROOT / "README_zh.md"}
 
 
-def _pattern(name: str) -> re.Pattern:
+def _pattern(name: str) -> re.Pattern[str]:
     return re.compile(rf"(<!-- BEGIN {name} .*?-->\n)(.*?)(<!-- END {name} -->)", re.S)
 
 
 def update(text: str, lang: str) -> str:
     for name, make in BLOCKS.items():
-        text, count = _pattern(name).subn(lambda m, make=make: m.group(1) + make(lang) + "\n" + m.group(3), text)
+        def block(m: re.Match[str], make: Callable[[str], str] = make) -> str:
+            return m.group(1) + make(lang) + "\n" + m.group(3)
+
+        text, count = _pattern(name).subn(block, text)
         if count != 1:
             raise ValueError(f"README ({lang}) needs exactly one '<!-- BEGIN {name} ... -->' block, found {count}")
     return text

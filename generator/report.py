@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import Any
 
 from . import catalog
 from .plan import Plan
@@ -13,7 +14,7 @@ from .render import bake_variables
 FORMATS = ("table", "json", "dot", "mermaid", "env")
 
 
-def plan_document(plan: Plan) -> dict:
+def plan_document(plan: Plan) -> dict[str, Any]:
     config = plan.config
     return {
         "platforms": [f"linux/{p}" for p in config.platforms],
