@@ -8,15 +8,16 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 FB     := $(BIN)/fate-builder
 
-.PHONY: help venv render check plan bake test test-unit test-engine engine engine-stop lint docs bench clean
+.PHONY: help venv render check plan bake test test-unit test-engine engine engine-stop lint docs bench clean wheel-check
 
 help:
-	@echo "make bake     render docker-bake.hcl and build the configured images"
-	@echo "make render   write docker-bake.hcl from .env / the environment"
+	@echo "make bake     build the images .env (and the environment) ask for"
+	@echo "make render   write docker-bake.hcl from docker-bake.env (never from .env)"
 	@echo "make check    fail if the committed docker-bake.hcl is stale"
 	@echo "make plan     show what the configuration builds"
 	@echo "make test     provision the Docker engine and run every test"
-	@echo "make lint     ruff"
+	@echo "make lint     ruff and mypy"
+	@echo "make wheel-check  install the built wheel in a fresh venv and run it outside the checkout"
 	@echo "make bench    benchmark one bake against FATE-Builder's sequential builds"
 
 # The virtualenv is made on first use and refreshed when the dependencies change.
@@ -37,7 +38,6 @@ plan: $(STAMP)
 	$(FB) plan
 
 bake: $(STAMP)
-	$(FB) render
 	$(FB) bake
 
 # Root on Debian 12/13 gets a real engine; elsewhere the engine tests skip (CI=true fails them).
@@ -67,7 +67,13 @@ docs: $(STAMP)
 	$(BIN)/python -m generator.docs
 
 lint: $(STAMP)
-	$(BIN)/ruff check generator tests benchmarks
+	$(BIN)/ruff check generator tests benchmarks testsupport
+	$(BIN)/mypy --strict generator
+	$(BIN)/mypy testsupport
+
+# The package as users install it: wheel, fresh venv, commands run outside the checkout.
+wheel-check:
+	PYTHON=$(PYTHON) scripts/ci/wheel-check.sh
 
 # Not a test: builds the stand-in images both ways on the engine (about 30 minutes here).
 # BENCH_ARGS=--no-prune on an engine shared with other builds.

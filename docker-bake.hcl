@@ -34,7 +34,7 @@ variable "DOCKER_DIR" {
   default = "docker"
 }
 
-# FATE version for the image labels (FATE= in fate.env).
+# FATE version for the image labels (FATE= in fate.env; fate-builder bake sets it).
 variable "FATE_VERSION" {
   default = ""
 }

@@ -106,7 +106,7 @@ def _plain_file(source: str, path: str) -> str | None:
 
 def package_inputs(family: catalog.Family, ws: Workspace) -> list[str]:
     """The package artifacts (in the package cache) that hold what the family takes from FATE."""
-    from tests.fixtures.standin import copies_of
+    from testsupport.standin import copies_of
 
     if family.name in MODULE_CONTEXT_FAMILIES:
         return []

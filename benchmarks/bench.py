@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from generator.config import SETTING_NAMES
+from testsupport import scrubbed_environ
 
 from . import baseline, report, workload
 from .engine import (
@@ -74,8 +74,7 @@ def fate_builder_bin() -> str:
 
 def scrubbed_env() -> dict[str, str]:
     """The environment without fate-builder's settings, so only the benchmark's -D options count."""
-    drop = set(SETTING_NAMES) | {"FATE_VERSION", "BUILDX_BAKE_FILE"}
-    return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("Build_")}
+    return scrubbed_environ()
 
 
 # --------------------------------------------------------------------------------------
@@ -396,7 +395,7 @@ _IMPORTTIME = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( +)(\S+)")
 
 
 def bench_render(runs: int, work_root: Path) -> dict:
-    from tests.fixtures import write_fate_checkout
+    from testsupport import write_fate_checkout
 
     folder = work_root / "render"
     fate_dir = write_fate_checkout(folder / "FATE")
@@ -521,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.runs_all > 0:
             data["selections"]["all"] = runner.selection("all", "all", args.runs_all, args.scenarios_all)
         if args.cpu_runs > 0:
-            from tests.fixtures import busybox_dir
+            from testsupport import busybox_dir
 
             rate = workload.calibrate_cpu(busybox_dir() / "amd64" / "busybox")
             say(f"cpu: busybox md5sum hashes {rate} MiB/s on one core")

@@ -206,7 +206,7 @@ class Workspace:
     def create(cls, root: Path, nonce: str, cpu_rate: int | None = None) -> Workspace:
         """Write the workspace; with `cpu_rate` (MiB/s that md5sum hashes on one core) the work
         steps burn WORK_SECONDS of CPU instead of sleeping."""
-        from tests.fixtures import (
+        from testsupport import (
             write_fate_checkout,
             write_fate_llm_checkout,
             write_ipcl_checkout,

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, cast
 
 from python_on_whales.exceptions import DockerException
 
@@ -22,7 +23,7 @@ from .config import BakeOptions
 from .docker import Engine
 from .errors import ConfigError, FateBuilderError
 from .plan import Plan
-from .render import bake_variables, render, write_atomic
+from .render import bake_variables
 
 FATE_ARCHIVE = "fate.images.tar.gz"
 THIRD_PARTY_ARCHIVE = "third-party.images.tar.gz"
@@ -45,7 +46,7 @@ def _attest(kind: str, value: str) -> str:
     return f"type={kind},{value}"
 
 
-def bake_arguments(options: BakeOptions) -> dict:
+def bake_arguments(options: BakeOptions) -> dict[str, Any]:
     """python-on-whales `buildx.bake` keyword arguments for the mapped Docker_Options."""
     overrides: dict[str, str] = {}
     for item in options.set:
@@ -157,7 +158,7 @@ def descendants_of(plan: Plan, names: Iterable[str]) -> set[str]:
     return {t.name for t in plan.targets if names & {a.name for a in catalog.ancestors(t)}}
 
 
-def bake_call(plan: Plan, targets: tuple[str, ...], options: BakeOptions) -> tuple[list[str], dict]:
+def bake_call(plan: Plan, targets: tuple[str, ...], options: BakeOptions) -> tuple[list[str], dict[str, Any]]:
     """The targets and python-on-whales arguments for one bake of `targets`.
 
     A parent that was not asked for is still built, through its `target:` link, but
@@ -189,22 +190,21 @@ def preflight(engine: Engine, plan: Plan, options: BakeOptions, out: Callable[[s
 
 def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
              out: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
-             log: Callable[[str], None] | None = None) -> dict | None:
-    """Render, check the machine, bake. Returns bake's resolved definition for --print.
+             log: Callable[[str], None] | None = None) -> dict[str, Any] | None:
+    """Check the machine, bake `bake_file` (rendered by the caller). Returns bake's resolved definition for --print.
 
     When a target fails, BuildKit cancels the targets still running beside it; they are
     baked again (their finished steps come from cache) so one broken image does not cost
     the others, and the failed ones are named at the end.
     """
     targets = resolve_targets(plan, request.targets)
-    write_atomic(bake_file, render(plan, bake_file))
     variables = bake_variables(plan.config)
     options = request.options
     if request.print_only:
         names, kwargs = bake_call(plan, targets, options)
         try:
-            return engine.client.buildx.bake(targets=names, files=[str(bake_file)], variables=variables,
-                                             print=True, **kwargs)
+            return cast(dict[str, Any], engine.client.buildx.bake(targets=names, files=[str(bake_file)],
+                                                                  variables=variables, print=True, **kwargs))
         except DockerException as exc:
             raise BuildFailed(f"bake --print failed: {(exc.stderr or '').strip()}") from None
     preflight(engine, plan, options, out)

@@ -61,6 +61,7 @@ class Family:
 
     name: str
     sources: tuple[str, ...] = ()
+    dockerfile: str = "Dockerfile"
 
     @property
     def dockerfile_dir(self) -> str:
@@ -108,7 +109,8 @@ class Image:
         return PLATFORMS if self.arm64 else ("amd64",)
 
 
-def _img(name, parent, family, flags, summary, summary_zh, *, arm64=False, base=False, external=None):
+def _img(name: str, parent: str | None, family: str, flags: str, summary: str, summary_zh: str, *,
+         arm64: bool = False, base: bool = False, external: str | None = None) -> Image:
     return Image(name, parent, family, tuple(flags.split(",")), arm64, base, external, summary, summary_zh)
 
 
@@ -189,6 +191,13 @@ IMAGES: tuple[Image, ...] = (
 BY_NAME: dict[str, Image] = {image.name: image for image in IMAGES}
 FAMILY_BY_NAME: dict[str, Family] = {family.name: family for family in FAMILIES}
 SOURCE_BY_NAME: dict[str, Source] = {source.name: source for source in SOURCES}
+
+
+def flags_for(platforms: tuple[str, ...]) -> frozenset[str]:
+    """The Build_* flags that select at least one image existing for all of `platforms`."""
+    return frozenset(
+        flag for image in IMAGES if all(p in image.platforms() for p in platforms) for flag in image.flags
+    )
 
 
 def family_of(image: Image) -> Family:

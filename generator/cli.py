@@ -9,12 +9,14 @@ import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
 from . import report
-from .config import PROGRESS_MODES, SETTING_NAMES, Config, load_config
+from .config import PROGRESS_MODES, PROJECT_FILE, SETTING_NAMES, Config, load_config
 from .errors import ConfigError, FateBuilderError
 from .plan import Plan, build_plan
-from .render import DEFAULT_OUTPUT, render, write_atomic
+from .render import DEFAULT_OUTPUT, PERSONAL_OUTPUT, render, structural_differences, write_atomic
 
 
 def _define(text: str) -> tuple[str, str]:
@@ -24,29 +26,52 @@ def _define(text: str) -> tuple[str, str]:
     return name, value
 
 
+# Options every command takes, before or after the command's name.
+_GLOBAL = ("env_file", "project_file", "docker_dir", "define")
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # The copy on each command uses its own names (sub_*), merged in _merge_globals: argparse
+    # would otherwise let the command's defaults overwrite what was given before it.
+    def dest(name: str) -> str:
+        return name if top else f"sub_{name}"
+
+    parser.add_argument("--env-file", type=Path, dest=dest("env_file"), default=Path(".env") if top else None,
+                        help="personal settings read with python-dotenv (default: .env; never reaches render)")
+    parser.add_argument("--project-file", type=Path, dest=dest("project_file"),
+                        default=PROJECT_FILE if top else None,
+                        help=f"the committed configuration docker-bake.hcl is rendered from (default: {PROJECT_FILE})")
+    parser.add_argument("--docker-dir", dest=dest("docker_dir"),
+                        help="tree of Dockerfiles to use instead of docker/ (setting DOCKER_DIR)")
+    parser.add_argument("-D", "--define", metavar="NAME=VALUE", type=_define, action="append",
+                        dest=dest("define"), default=[],
+                        help="set a setting; beats the environment and the env files")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fate-builder",
         description="Build FATE's Docker images with docker buildx bake.",
         epilog=f"Settings: {', '.join(SETTING_NAMES)}.",
     )
-    parser.add_argument("--env-file", type=Path, default=Path(".env"),
-                        help="settings file read with python-dotenv (default: .env)")
-    parser.add_argument("--docker-dir", help="tree of Dockerfiles to use instead of docker/ (setting DOCKER_DIR)")
-    parser.add_argument("-D", "--define", metavar="NAME=VALUE", type=_define, action="append", default=[],
-                        help="set a setting; beats the environment and the env file")
+    _add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("render", help="write docker-bake.hcl")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        _add_global_options(p, top=False)
+        return p
+
+    p = command("render", "write docker-bake.hcl from the committed configuration (and -D), never from .env")
     p.add_argument("--output", "-o", type=Path, default=DEFAULT_OUTPUT, help="where to write it")
 
-    p = sub.add_parser("check", help="exit 1 with a diff if docker-bake.hcl is not what render would write")
+    p = command("check", "exit 1 with a diff if docker-bake.hcl is not what render would write")
     p.add_argument("--file", "-f", type=Path, default=DEFAULT_OUTPUT, help="the file to compare")
 
-    p = sub.add_parser("plan", help="show what the configuration builds")
+    p = command("plan", "show what the configuration builds")
     p.add_argument("--format", choices=report.FORMATS, default="table")
 
-    p = sub.add_parser("bake", help="render, then build with docker buildx bake")
+    p = command("bake", "build with docker buildx bake what the settings ask for")
     p.add_argument("targets", nargs="*", metavar="TARGET|GROUP", help="what to build (default: the selection)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--load", action="store_true", help="load the images into the engine's image store")
@@ -55,44 +80,72 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--builder", help="buildx builder to use")
     p.add_argument("--metadata-file", help="write bake's build metadata (image digests) here")
     p.add_argument("--progress", choices=PROGRESS_MODES, help="BuildKit progress output")
-    p.add_argument("--output", "-o", type=Path, default=DEFAULT_OUTPUT, help="where to render the bake file")
+    p.add_argument("--output", "-o", type=Path,
+                   help="render the bake file here and bake it (default: the committed docker-bake.hcl when it "
+                        f"has this selection and platforms, else {PERSONAL_OUTPUT})")
 
-    p = sub.add_parser("push", help="push the selected images to PREFIX")
+    command("push", "push the selected images to PREFIX")
 
-    p = sub.add_parser("save", help="write the offline bundle: fate.images.tar.gz and third-party.images.tar.gz")
+    p = command("save", "write the offline bundle: fate.images.tar.gz and third-party.images.tar.gz")
     p.add_argument("--output-dir", type=Path, default=Path("."), help="folder for the archives (default: .)")
 
-    p = sub.add_parser("load", help="load the offline bundle into the engine")
+    p = command("load", "load the offline bundle into the engine")
     p.add_argument("directory", nargs="?", type=Path, default=Path("."), help="folder with the archives")
 
-    sub.add_parser("doctor", help="check the machine can build the configured images")
+    command("doctor", "check the machine can build the configured images")
     return parser
 
 
-def _load(args: argparse.Namespace) -> Config:
+def _merge_globals(args: argparse.Namespace) -> argparse.Namespace:
+    """Global options given after the command win over the same given before it; -D adds up."""
+    for name in _GLOBAL:
+        late = getattr(args, f"sub_{name}")
+        if name == "define":
+            args.define = [*args.define, *late]
+        elif late is not None:
+            setattr(args, name, late)
+        delattr(args, f"sub_{name}")
+    return args
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
     overrides = dict(args.define)
     if args.docker_dir is not None:
         overrides["DOCKER_DIR"] = args.docker_dir
-    return load_config(env_file=args.env_file, overrides=overrides)
+    return overrides
 
 
-def _plan(args: argparse.Namespace) -> Plan:
-    plan = build_plan(_load(args))
+def _load(args: argparse.Namespace) -> Config:
+    """What this run builds: every layer, the personal .env and the environment included."""
+    return load_config(env_file=args.env_file, overrides=_overrides(args), project_file=args.project_file)
+
+
+def _load_project(args: argparse.Namespace, *, command_line: bool = True) -> Config:
+    """What the committed file holds: the project file (and the command line), nothing personal."""
+    return load_config(environ={}, overrides=_overrides(args) if command_line else {},
+                       project_file=args.project_file)
+
+
+def _warn(plan: Plan) -> Plan:
     for warning in plan.warnings:
         print(f"fate-builder: warning: {warning}", file=sys.stderr)
     return plan
 
 
+def _plan(args: argparse.Namespace) -> Plan:
+    return _warn(build_plan(_load(args)))
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     output = args.output.resolve()
-    write_atomic(output, render(_plan(args), output))
+    write_atomic(output, render(_warn(build_plan(_load_project(args))), output))
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     path = args.file.resolve()
-    expected = render(_plan(args), path)
+    expected = render(_warn(build_plan(_load_project(args))), path)
     try:
         actual = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -132,12 +185,47 @@ def cmd_bake(args: argparse.Namespace) -> int:
         progress=args.progress or options.progress,
     )
     request = build.BakeRequest(targets=tuple(args.targets), options=options, print_only=args.print_only)
-    printed = build.run_bake(Engine(), plan, args.output.resolve(), request, out=_say)
+    printed = build.run_bake(Engine(), plan, _bake_file(args, plan), request, out=_say)
     if printed is not None:
         print(json.dumps(printed, indent=2))
     else:
         _say(f"built {', '.join(request.targets or ('default',))}")
     return 0
+
+
+def _bake_file(args: argparse.Namespace, plan: Plan) -> Path:
+    """The file to bake: the committed one when it describes this selection and these platforms.
+
+    Values that are bake variables reach bake as variables either way; only a different
+    selection or platform list needs a file of its own, rendered to an ignored path.
+    """
+    if args.output is not None:
+        return _write(args.output, plan)
+    committed = DEFAULT_OUTPUT.resolve()
+    project = _load_project(args, command_line=False)
+    changed = structural_differences(plan.config, project)
+    if changed:
+        reason = f"the selection or platforms differ from {args.project_file} ({' '.join(changed)})"
+    else:
+        try:
+            current = committed.read_text(encoding="utf-8") == render(build_plan(project), committed)
+        except FileNotFoundError:
+            current = False
+            reason = f"no {DEFAULT_OUTPUT} here"
+        else:
+            reason = f"{DEFAULT_OUTPUT} is stale (`fate-builder render` rewrites it)"
+        if current:
+            return committed
+    path = _write(PERSONAL_OUTPUT, plan)
+    _say(f"fate-builder: {reason}; baking {PERSONAL_OUTPUT} instead")
+    return path
+
+
+def _write(path: Path, plan: Plan) -> Path:
+    path = path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, render(plan, path))
+    return path
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -194,7 +282,7 @@ COMMANDS = {
 }
 
 
-def _terminate(signum, frame):
+def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
     # SIGTERM unwinds like Ctrl-C, so temporary files are removed on the way out.
     raise KeyboardInterrupt
 
@@ -205,7 +293,7 @@ def _terminate(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _merge_globals(parser.parse_args(argv))
     signal.signal(signal.SIGTERM, _terminate)
     try:
         return COMMANDS[args.command](args)

@@ -6,21 +6,30 @@ sourced `.env` last, so the file silently beat what users typed; this module doe
 
 from __future__ import annotations
 
-import io
+import logging
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dotenv.parser import parse_stream
-from dotenv.variables import Variable, parse_variables
+from dotenv import dotenv_values
 
 from . import catalog
 from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The committed configuration: a team's selection and platforms, what docker-bake.hcl is rendered from.
+PROJECT_FILE = Path("docker-bake.env")
+
+
+def default_docker_dir() -> Path:
+    """The Dockerfiles: the checkout's docker/ when run from one, else the copy in the package."""
+    checkout = PROJECT_ROOT / "docker"
+    if (PROJECT_ROOT / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
+    return Path(__file__).resolve().parent / "docker"
 
 
 @dataclass(frozen=True)
@@ -51,8 +60,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("Build_LLM_VERSION", "v1.2.0", "FATE-LLM version (git tag)", "FATE-LLM 版本（git 标签）"),
     Setting("Platform", "amd64", "target architectures: `amd64`, `arm64` or `amd64,arm64`",
             "目标架构：`amd64`、`arm64` 或 `amd64,arm64`"),
-    Setting("DOCKER_DIR", "", "tree of Dockerfiles (empty: this project's `docker/`); also `--docker-dir`",
-            "Dockerfile 目录（留空则为本项目的 `docker/`）；也可用 `--docker-dir`"),
+    Setting("DOCKER_DIR", "", "tree of Dockerfiles (empty: the checkout's `docker/`, or the copy installed with "
+            "fate-builder); also `--docker-dir`",
+            "Dockerfile 目录（留空则为本仓库的 `docker/`，或随 fate-builder 安装的副本）；也可用 `--docker-dir`"),
     Setting("CACHE", "none", "build cache: `none`, `inline`, `registry`, `local:DIR` or `gha`",
             "构建缓存：`none`、`inline`、`registry`、`local:DIR` 或 `gha`"),
     Setting("THIRD_PARTY_IMAGES", "mysql:8.0.28", "third-party images `save` puts in the offline bundle",
@@ -131,11 +141,6 @@ class Config:
     third_party_images: tuple[str, ...]
     bake_options: BakeOptions = field(default_factory=BakeOptions)
     fate_version: str | None = None
-    # The settings as given, after precedence, for the header of the bake file.
-    raw: Mapping[str, str] = field(default_factory=dict, compare=False)
-
-    def enabled(self, flag: str) -> bool:
-        return flag in self.flags
 
 
 def parse_flag(name: str, value: str) -> bool:
@@ -206,61 +211,79 @@ def validate_cache(value: str) -> str:
     raise ConfigError(f"CACHE={value!r}: allowed are {', '.join(_CACHE_KINDS)}")
 
 
+class _Unparsed(logging.Handler):
+    """Collects python-dotenv's warnings about lines it could not parse."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _read_dotenv(path: Path, setting: str) -> dict[str, str | None]:
+    """A dotenv file's KEY=VALUE pairs, not interpolated yet; {} when there is no file.
+
+    python-dotenv skips a line it cannot parse with a logged warning; here that is an error.
+    """
+    catcher = _Unparsed()
+    logger = logging.getLogger("dotenv")
+    logger.addHandler(catcher)
+    try:
+        with open(path, encoding="utf-8") as stream:
+            values = dotenv_values(stream=stream, interpolate=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"{setting}: cannot read {path}: {exc.strerror}") from None
+    finally:
+        logger.removeHandler(catcher)
+    if catcher.records:
+        raise ConfigError(f"{path}: {catcher.records[0].getMessage()}")
+    return dict(values)
+
+
 def read_fate_version(fate_dir: str) -> str | None:
     """FATE's version, from the `FATE=` line of `$FATE_DIR/fate.env`; None if there is no file."""
     path = Path(fate_dir, "fate.env")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (FileNotFoundError, NotADirectoryError):
+    if not path.is_file():
         return None
-    except OSError as exc:
-        raise ConfigError(f"FATE_DIR: cannot read {path}: {exc.strerror}") from None
-    for line in text.splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() == "FATE":
-            return value.strip().strip("\"'")
-    raise ConfigError(f"FATE_DIR: {path} has no FATE=<version> line")
+    version = _read_dotenv(path, "FATE_DIR").get("FATE")
+    if not version:
+        raise ConfigError(f"FATE_DIR: {path} has no FATE=<version> line")
+    return version
 
 
-def _parse_env_file(path: Path | None) -> list[tuple[str, str | None]]:
-    if path is None or not path.exists():
-        return []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"--env-file: cannot read {path}: {exc.strerror}") from None
-    pairs = []
-    for binding in parse_stream(io.StringIO(text)):
-        if binding.error:
-            raise ConfigError(f"{path}:{binding.original.line}: cannot parse {binding.original.string.strip()!r}")
-        if binding.key is not None:
-            pairs.append((binding.key, binding.value))
-    return pairs
+# python-dotenv's expansion syntax: ${NAME} and ${NAME:-default}.
+_VARIABLE = re.compile(r"\$\{(?P<name>[^}:]*)(?::-(?P<default>[^}]*))?\}")
 
 
 def _interpolate(
-    pairs: list[tuple[str, str | None]], environ: Mapping[str, str], version: str | None, fate_env: Path
+    pairs: Mapping[str, str | None], environ: Mapping[str, str], version: str | None, fate_env: Path
 ) -> dict[str, str]:
-    """Resolve `${VAR}` in `.env` values the way python-dotenv does, with `${version}` from fate.env.
+    """Expand `${VAR}` as python-dotenv does, with `${version}` from fate.env.
 
     Values defined earlier in the file win over the environment, as in python-dotenv.
     """
     resolved: dict[str, str] = {}
-    for key, value in pairs:
+    for key, value in pairs.items():
         if value is None:
             continue
-        atoms = list(parse_variables(value))
-        scope: dict[str, str | None] = dict(environ)
+        scope: dict[str, str] = dict(environ)
         if version is not None:
             scope["version"] = version
         scope.update(resolved)
-        for atom in atoms:
-            if isinstance(atom, Variable) and atom.name == "version" and "version" not in scope \
-                    and atom.default is None:
+
+        def expand(match: re.Match[str], key: str = key, value: str = value, scope: dict[str, str] = scope) -> str:
+            name, default = match.group("name"), match.group("default")
+            if name == "version" and name not in scope and default is None:
                 raise ConfigError(
                     f"{key}={value}: uses ${{version}}, but {fate_env} is missing (set FATE_DIR to a FATE checkout)"
                 )
-        resolved[key] = "".join(atom.resolve(scope) for atom in atoms)
+            return scope.get(name, default or "")
+
+        resolved[key] = _VARIABLE.sub(expand, value)
     return resolved
 
 
@@ -268,38 +291,40 @@ def load_config(
     env_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, str] | None = None,
+    project_file: Path | None = None,
 ) -> Config:
-    """Build a validated Config. `overrides` are command-line settings, the strongest."""
+    """Build a validated Config.
+
+    Layers, strongest first: `overrides` (the command line), `environ`, `env_file` (the
+    personal .env), `project_file` (the committed docker-bake.env), the defaults.
+    """
     environ = dict(os.environ if environ is None else environ)
     overrides = dict(overrides or {})
     for name in overrides:
         if name not in SETTING_NAMES:
             raise ConfigError(f"unknown setting {name!r}; known settings: {', '.join(SETTING_NAMES)}")
 
-    pairs = _parse_env_file(env_file)
+    files = [(path, _read_dotenv(path, "--env-file" if path == env_file else "--project-file"))
+             for path in (env_file, project_file) if path is not None]
 
-    def pick(name: str, file_values: Mapping[str, str]) -> str:
-        for layer in (overrides, environ, file_values):
+    def pick(name: str, file_layers: Sequence[Mapping[str, str]]) -> str:
+        for layer in (overrides, environ, *file_layers):
             if name in layer:
                 return layer[name]
         return DEFAULTS[name]
 
     # FATE_DIR decides where ${version} comes from, so it is settled first.
-    if "FATE_DIR" in overrides or "FATE_DIR" in environ:
-        fate_dir_raw = pick("FATE_DIR", {})
-    else:
-        early = _interpolate(
-            [(k, v) for k, v in pairs if k == "FATE_DIR"], environ, None, Path("fate.env")
-        )
-        fate_dir_raw = pick("FATE_DIR", early)
+    early = [_interpolate({k: v for k, v in pairs.items() if k == "FATE_DIR"}, environ, None, Path("fate.env"))
+             for _, pairs in files]
+    fate_dir_raw = pick("FATE_DIR", early)
     fate_dir = os.path.abspath(os.path.expanduser(fate_dir_raw)) if fate_dir_raw else fate_dir_raw
     if not fate_dir:
         raise ConfigError("FATE_DIR is empty: set it to the FATE source checkout")
     fate_env = Path(fate_dir, "fate.env")
     version = read_fate_version(fate_dir)
-    file_values = _interpolate(pairs, environ, version, fate_env)
+    file_layers = [_interpolate(pairs, environ, version, fate_env) for _, pairs in files]
 
-    raw = {name: pick(name, file_values) for name in SETTING_NAMES}
+    raw = {name: pick(name, file_layers) for name in SETTING_NAMES}
     raw["FATE_DIR"] = fate_dir
 
     flags = frozenset(flag for name, flag in FLAG_SETTINGS.items() if parse_flag(name, raw[name]))
@@ -320,14 +345,14 @@ def load_config(
         )
 
     platforms = parse_platforms(raw["Platform"])
-    if "arm64" in platforms:
-        basic_only = {"Basic"}
-        beyond = [f"Build_{flag}" for flag in catalog.FLAGS if flag in flags and flag not in basic_only]
-        if beyond:
-            raise ConfigError(
-                f"Platform={raw['Platform']}: only the basic family exists for arm64; "
-                f"set {', '.join(f'{name}=0' for name in beyond)}"
-            )
+    available = catalog.flags_for(platforms)
+    beyond = [f"Build_{flag}" for flag in catalog.FLAGS if flag in flags and flag not in available]
+    if beyond:
+        families = ", ".join(f"Build_{flag}" for flag in catalog.FLAGS if flag in available)
+        raise ConfigError(
+            f"Platform={raw['Platform']}: only the {families} family exists for {','.join(platforms)}; "
+            f"set {', '.join(f'{name}=0' for name in beyond)}"
+        )
 
     for name in ("IPCL_VERSION", "Build_LLM_VERSION"):
         if not _GIT_REF_RE.fullmatch(raw[name]):
@@ -342,7 +367,7 @@ def load_config(
                 f"pailliercryptolib_python {raw['IPCL_VERSION']} from git instead"
             )
 
-    docker_dir = raw["DOCKER_DIR"] or str(PROJECT_ROOT / "docker")
+    docker_dir = raw["DOCKER_DIR"] or str(default_docker_dir())
     docker_dir = os.path.abspath(os.path.expanduser(docker_dir))
 
     third_party = tuple(raw["THIRD_PARTY_IMAGES"].replace(",", " ").split())
@@ -366,5 +391,4 @@ def load_config(
         third_party_images=third_party,
         bake_options=parse_docker_options(raw["Docker_Options"]),
         fate_version=version,
-        raw=raw,
     )

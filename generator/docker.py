@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
 from .errors import FateBuilderError
+
+T = TypeVar("T")
 
 
 class EngineError(FateBuilderError):
@@ -64,12 +67,12 @@ class Engine:
         if cli is None:
             return EngineFacts(None, None, "no docker CLI on PATH", None, None, None, (), None, False)
         with ThreadPoolExecutor(max_workers=3) as pool:
-            info = pool.submit(self._attempt, self.client.info)
-            version = pool.submit(self._attempt, self.client.buildx.version)
-            inspected = pool.submit(self._attempt, lambda: self.client.buildx.inspect(builder))
-        info, server_error = info.result()
-        buildx_version, _ = version.result()
-        inspected, builder_error = inspected.result()
+            info_asked = pool.submit(self._attempt, self.client.info)
+            version_asked = pool.submit(self._attempt, self.client.buildx.version)
+            builder_asked = pool.submit(self._attempt, lambda: self.client.buildx.inspect(builder))
+        info, server_error = info_asked.result()
+        buildx_version, _ = version_asked.result()
+        inspected, builder_error = builder_asked.result()
         containerd = info is not None and any(
             len(row) == 2 and row[0] == "driver-type" and "containerd.snapshotter" in row[1]
             for row in (info.driver_status or [])
@@ -78,14 +81,14 @@ class Engine:
         platforms: tuple[str, ...] = ()
         if inspected is not None:
             builder_name, builder_driver = inspected.name, inspected.driver
-            platforms = tuple(p for node in inspected.nodes for p in (node.platforms or []))
+            platforms = tuple(p for node in inspected.nodes or [] for p in (node.platforms or []))
         if server_error is not None or buildx_version is None:
             builder_error = None
         return EngineFacts(cli, info.server_version if info else None, server_error, buildx_version, builder_name,
                            builder_driver, platforms, builder_error, containerd)
 
     @staticmethod
-    def _attempt(call):
+    def _attempt(call: Callable[[], T]) -> tuple[T | None, str | None]:
         try:
             return call(), None
         except DockerException as exc:
@@ -93,18 +96,16 @@ class Engine:
 
     # --- bake ------------------------------------------------------------------------
 
-    def bake_stream(self, bake_file: Path, targets: list[str], variables: dict[str, str], **options) -> Iterator[str]:
+    def bake_stream(self, bake_file: Path, targets: list[str], variables: dict[str, str],
+                    **options: Any) -> Iterator[str]:
         """Run bake and yield BuildKit's progress as it comes (plain text lines)."""
-        return self.client.buildx.bake(targets=targets, files=[str(bake_file)], variables=variables,
-                                       stream_logs=True, **options)
+        return cast(Iterator[str], self.client.buildx.bake(targets=targets, files=[str(bake_file)],
+                                                          variables=variables, stream_logs=True, **options))
 
     # --- images ----------------------------------------------------------------------
 
     def image_exists(self, reference: str) -> bool:
         return self.client.image.exists(reference)
-
-    def image_id(self, reference: str) -> str:
-        return self.client.image.inspect(reference).id
 
     def pull(self, reference: str) -> None:
         try:
@@ -121,7 +122,7 @@ class Engine:
     def save(self, references: Iterable[str]) -> Iterator[bytes]:
         """The `docker save` tar of the images, as a stream of chunks."""
         try:
-            yield from self.client.image.save(list(references))
+            yield from self.client.image.save(list(references)) or ()
         except DockerException as exc:
             raise EngineError(f"docker save failed: {_message(exc)}") from None
 

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from . import catalog
 from .config import PROJECT_ROOT, SETTINGS
 from .render import write_atomic
 
-HEADERS = {
+HEADERS: dict[str, dict[str, Any]] = {
     "en": {
         "images": ("image", "built FROM", "Dockerfile", "enabled when", "arm64", "tag", "what it is"),
         "settings": ("setting", "default", "meaning"),
         "yes": "yes",
         "same_as_tag": "same as `TAG`",
         "repo_docker": "`docker/`",
+        "external": {},
     },
     "zh": {
         "images": ("镜像", "父镜像 (FROM)", "Dockerfile", "启用条件", "arm64", "标签", "说明"),
@@ -30,14 +33,13 @@ HEADERS = {
         "repo_docker": "`docker/`",
     },
 }
-HEADERS["en"]["external"] = {}
 
 
-def _row(cells) -> str:
+def _row(cells: Iterable[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _table(header, rows) -> str:
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return "\n".join([_row(header), _row("---" for _ in header), *(_row(r) for r in rows)])
 
 
@@ -66,9 +68,7 @@ def settings_table(lang: str) -> str:
             default = h["same_as_tag"]
         elif s.name == "DOCKER_DIR":
             default = h["repo_docker"]
-        elif default == "":
-            default = ""
-        else:
+        elif default:
             default = f"`{default}`"
         rows.append((f"`{s.name}`", default, s.help if lang == "en" else s.help_zh))
     return _table(h["settings"], rows)
@@ -78,13 +78,16 @@ BLOCKS = {"images": images_table, "settings": settings_table}
 READMES = {"en": PROJECT_ROOT / "README.md", "zh": PROJECT_ROOT / "README_zh.md"}
 
 
-def _pattern(name: str) -> re.Pattern:
+def _pattern(name: str) -> re.Pattern[str]:
     return re.compile(rf"(<!-- BEGIN {name} .*?-->\n)(.*?)(<!-- END {name} -->)", re.S)
 
 
 def update(text: str, lang: str) -> str:
     for name, make in BLOCKS.items():
-        text, count = _pattern(name).subn(lambda m, make=make: m.group(1) + make(lang) + "\n" + m.group(3), text)
+        def block(m: re.Match[str], make: Callable[[str], str] = make) -> str:
+            return m.group(1) + make(lang) + "\n" + m.group(3)
+
+        text, count = _pattern(name).subn(block, text)
         if count != 1:
             raise ValueError(f"README ({lang}) needs exactly one '<!-- BEGIN {name} ... -->' block, found {count}")
     return text

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import catalog
+from .config import BakeOptions
 from .docker import EngineFacts, version_at_least
 from .plan import Plan
 
@@ -135,7 +136,8 @@ def source_checks(plan: Plan) -> list[Check]:
     return checks
 
 
-def all_checks(facts: EngineFacts, plan: Plan, options, *, sources_if_engine_fails: bool = True) -> list[Check]:
+def all_checks(facts: EngineFacts, plan: Plan, options: BakeOptions, *,
+               sources_if_engine_fails: bool = True) -> list[Check]:
     """What `doctor` shows and `bake` checks first: the engine for these options, then the sources."""
     checks = engine_checks(facts, plan, load=options.load, push=options.push)
     if sources_if_engine_fails or not failed(checks):

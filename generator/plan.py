@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Union
 
 from . import catalog
 from .catalog import Image
@@ -51,6 +52,100 @@ class PlannedImage:
 
 
 @dataclass(frozen=True)
+class Var:
+    """A bake variable, resolved by bake (so it can be overridden from the environment)."""
+
+    name: str
+
+
+# A string made of literal text and variables, e.g. (Var("FATE_DIR"), "/python").
+Text = tuple[Union[str, Var], ...]
+
+
+@dataclass(frozen=True)
+class ImageName:
+    """A catalog image as the bake file names it: PREFIX/name:tag, with the tag a variable."""
+
+    name: str
+    tag: Var
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """`variable` when it is set (not empty), else `otherwise`."""
+
+    variable: Var
+    otherwise: Text
+
+
+# A named context's key: a source name, or a parent image under the key BuildKit looks its FROM up by.
+ContextKey = Union[str, ImageName]
+Value = Union[str, Var, Text, Fallback]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One bake target, in the bake file's terms; render lays it out, it decides nothing."""
+
+    name: str
+    comment: str
+    context: Text
+    dockerfile: str
+    tags: tuple[ImageName, ...]
+    # Build cache read: the image's own, then its ancestors' (see cache_reads); written: its own.
+    cache: tuple[ImageName, ...]
+    args: tuple[tuple[str, Value], ...]
+    contexts: tuple[tuple[ContextKey, Value], ...]
+    labels: tuple[tuple[str, str], ...]
+
+
+def _name(image: Image) -> ImageName:
+    return ImageName(image.name, Var(image.tag_variable))
+
+
+def _source(source: catalog.Source) -> Value:
+    if source.git is not None:
+        if source.version_variable is None:
+            raise ValueError(f"catalog: git source {source.name} has no version variable")
+        remote: Text = (f"{source.git}#", Var(source.version_variable))
+        return Fallback(Var(source.local_override), remote) if source.local_override else remote
+    if source.path:
+        return (Var("FATE_DIR"), f"/{source.path}")
+    return Var("FATE_DIR")
+
+
+def bake_target(image: Image) -> Target:
+    """The target of a catalog image.
+
+    Its cache reads include the ancestors' caches: a parent's steps can run inside the
+    child's solve (BuildKit shares the vertex between the two builds), and a solve imports
+    only the caches named in its own cache-from; without them a race decides whether the
+    parent's steps are cache hits.
+    """
+    family = catalog.family_of(image)
+    args: tuple[tuple[str, Value], ...] = ()
+    contexts: list[tuple[ContextKey, Value]] = []
+    if image.parent:
+        parent = catalog.BY_NAME[image.parent]
+        args = (("BASE_IMAGE", parent.name), ("BASE_TAG", Var(parent.tag_variable)))
+        contexts.append((_name(parent), f"target:{parent.name}"))
+    contexts += [(source.name, _source(source)) for source in catalog.sources_of(image)]
+    origin = f"FROM {image.parent}" if image.parent else f"FROM {image.external}"
+    return Target(
+        name=image.name,
+        comment=f"{image.name}: {image.summary} ({origin}; Build_{', Build_'.join(image.flags)})",
+        context=(Var("DOCKER_DIR"), f"/{family.dockerfile_dir}"),
+        dockerfile=family.dockerfile,
+        tags=(_name(image),),
+        cache=tuple(_name(i) for i in (image, *catalog.ancestors(image))),
+        args=args,
+        contexts=tuple(contexts),
+        labels=(("org.opencontainers.image.title", image.name),
+                ("org.opencontainers.image.description", image.summary)),
+    )
+
+
+@dataclass(frozen=True)
 class Group:
     name: str
     comment: str
@@ -75,6 +170,10 @@ class Plan:
     @property
     def dependencies(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.images if p.role == "dependency")
+
+    @property
+    def bake_targets(self) -> tuple[Target, ...]:
+        return tuple(bake_target(image) for image in self.targets)
 
     def edges(self) -> tuple[tuple[str, str], ...]:
         """(parent, child) for the images this configuration builds."""
@@ -107,8 +206,10 @@ def build_plan(config: Config) -> Plan:
     for image in chosen:
         needed.update(parent.name for parent in catalog.ancestors(image))
 
+    tags = {"TAG": config.tag, "BASE_TAG": config.base_tag}
+
     def tag_of(image: Image) -> str:
-        return config.base_tag if image.base else config.tag
+        return tags[image.tag_variable]
 
     planned = []
     for image in targets:

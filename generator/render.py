@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 
 from . import catalog
-from .catalog import Image
-from .config import PROJECT_ROOT, Config
-from .plan import Plan
+from .config import Config
+from .plan import ContextKey, Fallback, ImageName, Plan, Target, Value, Var
 
-TEMPLATES = PROJECT_ROOT / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "docker-bake.hcl.j2"
-DEFAULT_OUTPUT = PROJECT_ROOT / "docker-bake.hcl"
+# The committed file, in the directory fate-builder runs in (the checkout, for `make`).
+DEFAULT_OUTPUT = Path("docker-bake.hcl")
+# Where `bake` renders a selection the committed file does not have (git-ignored).
+PERSONAL_OUTPUT = Path(".fate-builder") / "docker-bake.hcl"
 
 
 def hcl_string(value: str) -> str:
-    """A quoted HCL string literal that evaluates to exactly `value`.
+    """A quoted HCL string literal that evaluates to exactly `value`."""
+    return f'"{_escape(value)}"'
+
+
+def _escape(value: str) -> str:
+    """`value` as the inside of an HCL string literal.
 
     Besides the JSON-style escapes, HCL templates treat `${` and `%{` as the start of an
     interpolation or directive; doubling the sigil makes them literal.
@@ -42,47 +47,55 @@ def hcl_string(value: str) -> str:
             out.append(f"\\u{ord(ch):04x}")
         else:
             out.append(ch)
-    text = "".join(out).replace("${", "$${").replace("%{", "%%{")
-    return f'"{text}"'
+    return "".join(out).replace("${", "$${").replace("%{", "%%{")
 
 
-@dataclass(frozen=True)
-class Attr:
-    """One `key = expression` line; `key` and `expr` are already HCL."""
-
-    key: str
-    expr: str
-
-
-def aligned(attrs: Iterable[Attr], indent: int) -> str:
-    """Lines with their `=` signs lined up, as `terraform fmt` would leave them."""
-    attrs = list(attrs)
-    if not attrs:
-        return ""
-    width = max(len(a.key) for a in attrs)
-    pad = " " * indent
-    return "\n".join(f"{pad}{a.key.ljust(width)} = {a.expr}" for a in attrs)
+def hcl_expr(value: Value) -> str:
+    """The HCL expression of a plan value: a string, a variable, text with variables, a fallback."""
+    if isinstance(value, str):
+        return hcl_string(value)
+    if isinstance(value, Var):
+        return value.name
+    if isinstance(value, Fallback):
+        return f'{value.variable.name} != "" ? {value.variable.name} : {hcl_expr(value.otherwise)}'
+    if len(value) == 1 and isinstance(value[0], Var):
+        return value[0].name
+    # Literal pieces are escaped whole, then the variables are spliced in as interpolations.
+    return '"' + "".join(
+        "${" + part.name + "}" if isinstance(part, Var) else _escape(part) for part in value
+    ) + '"'
 
 
-class Expr(str):
-    """An HCL expression, written as is where a string would be quoted."""
+def hcl_key(key: ContextKey, bare: bool = False) -> str:
+    """An object key: quoted, or bare (build args); a parent's context key is computed in HCL."""
+    if isinstance(key, ImageName):
+        return f"(context_key({hcl_string(key.name)}, {key.tag.name}))"
+    return key if bare and key.isidentifier() else hcl_string(key)
 
 
-def hcl_value(value: str) -> str:
-    return value if isinstance(value, Expr) else hcl_string(value)
+def _image_ref(name: ImageName) -> str:
+    return f"image_ref({hcl_string(name.name)}, {name.tag.name})"
 
 
-def _variables(config: Config, docker_dir: str) -> list[tuple[str, str, str]]:
-    """(name, default, why) for every HCL variable, defaults from the configuration."""
+def _cache_from(name: ImageName) -> str:
+    return f"cache_from({hcl_string(name.name)}, {name.tag.name})"
+
+
+def _variables(config: Config, docker_dir: str) -> list[tuple[str, str | Var, str]]:
+    """(name, default, why) for every HCL variable, defaults from the configuration.
+
+    FATE_VERSION is left empty: it is read from the machine's FATE checkout, which the
+    committed file must not depend on; `fate-builder bake` passes it.
+    """
     return [
         ("PREFIX", config.prefix, "Registry and namespace of every image."),
         ("TAG", config.tag, "Tag of the module images."),
-        ("BASE_TAG", config.base_tag if config.base_tag_explicit else Expr("TAG"),
+        ("BASE_TAG", config.base_tag if config.base_tag_explicit else Var("TAG"),
          "Tag of the base images (base-image, base-image-ipcl); follows TAG unless set."),
         ("FATE_DIR", config.fate_dir, "The FATE checkout the images are built from."),
         ("DOCKER_DIR", docker_dir,
          "The Dockerfile tree, relative to where bake runs."),
-        ("FATE_VERSION", config.fate_version or "", "FATE version for the image labels (FATE= in fate.env)."),
+        ("FATE_VERSION", "", "FATE version for the image labels (FATE= in fate.env; fate-builder bake sets it)."),
         ("IPCL_PKG_DIR", config.ipcl_pkg_dir, "Local pailliercryptolib_python; empty fetches IPCL_VERSION."),
         ("IPCL_VERSION", config.ipcl_version, "pailliercryptolib_python git tag."),
         ("Build_LLM_VERSION", config.llm_version, "FATE-LLM git tag."),
@@ -96,9 +109,23 @@ def bake_variables(config: Config) -> dict[str, str]:
     Passed explicitly so that a stray TAG or PREFIX in the caller's environment cannot
     override what the configuration (with its own precedence rules) settled on.
     """
-    values = {name: str(default) for name, default, _ in _variables(config, config.docker_dir)}
+    values = {name: default if isinstance(default, str) else "" for name, default, _ in
+              _variables(config, config.docker_dir)}
     values["BASE_TAG"] = config.base_tag
+    values["FATE_VERSION"] = config.fate_version or ""
     return values
+
+
+def structural_differences(config: Config, committed: Config) -> list[str]:
+    """Settings of `config` that need another bake file than `committed`'s, as NAME=value.
+
+    Only the selection and the platforms shape the file; everything else is a variable.
+    """
+    changed = [f"Build_{flag}={int(flag in config.flags)}" for flag in catalog.FLAGS
+               if (flag in config.flags) != (flag in committed.flags)]
+    if config.platforms != committed.platforms:
+        changed.append(f"Platform={','.join(config.platforms)}")
+    return changed
 
 
 def _portable_path(path: str, bake_dir: Path) -> str:
@@ -109,57 +136,13 @@ def _portable_path(path: str, bake_dir: Path) -> str:
         return path
 
 
-def _source_expr(source: catalog.Source) -> str:
-    if source.git:
-        remote = hcl_string(source.git)[:-1] + '#${' + source.version_variable + '}"'
-        if source.local_override:
-            return f'{source.local_override} != "" ? {source.local_override} : {remote}'
-        return remote
-    if source.path:
-        return '"${FATE_DIR}/' + hcl_string(source.path)[1:]
-    return "FATE_DIR"
-
-
-def _cache_from(image: Image) -> str:
-    """The image's cache, then its ancestors'.
-
-    A parent's steps can run inside the child's solve (BuildKit shares the vertex between
-    the two builds), and a solve imports only the caches named in its own cache-from; so
-    each target also reads its ancestors' caches, or a race decides whether they are hits.
-    """
-    calls = [f"cache_from({hcl_string(i.name)}, {i.tag_variable})" for i in (image, *catalog.ancestors(image))]
-    return calls[0] if len(calls) == 1 else f"concat({', '.join(calls)})"
-
-
-def _target(image: Image) -> dict:
-    attrs = [
-        Attr("inherits", '["_common"]'),
-        Attr("context", '"${DOCKER_DIR}/' + hcl_string(catalog.family_of(image).dockerfile_dir)[1:]),
-        Attr("tags", f"[image_ref({hcl_string(image.name)}, {image.tag_variable})]"),
-        Attr("cache-from", _cache_from(image)),
-        Attr("cache-to", f"cache_to({hcl_string(image.name)})"),
-    ]
-    args = []
-    contexts = []
-    if image.parent:
-        parent = catalog.BY_NAME[image.parent]
-        args = [Attr("BASE_IMAGE", hcl_string(parent.name)), Attr("BASE_TAG", parent.tag_variable)]
-        contexts.append(Attr(f"(context_key({hcl_string(parent.name)}, {parent.tag_variable}))",
-                             hcl_string(f"target:{parent.name}")))
-    contexts += [Attr(hcl_string(s.name), _source_expr(s)) for s in catalog.sources_of(image)]
-    labels = [
-        Attr(hcl_string("org.opencontainers.image.title"), hcl_string(image.name)),
-        Attr(hcl_string("org.opencontainers.image.description"), hcl_string(image.summary)),
-    ]
-    parent_text = f"FROM {image.parent}" if image.parent else f"FROM {image.external}"
-    return {
-        "name": image.name,
-        "comment": f"{image.name}: {image.summary} ({parent_text}; Build_{', Build_'.join(image.flags)})",
-        "attrs": aligned(attrs, 2),
-        "args": aligned(args, 4),
-        "contexts": aligned(contexts, 4),
-        "labels": aligned(labels, 4),
-    }
+def _common_dockerfile(targets: tuple[Target, ...]) -> str:
+    """Every family's Dockerfile has the same name, so `_common` states it once."""
+    names = {t.dockerfile for t in targets}
+    if len(names) != 1:
+        raise ValueError(f"catalog: families use different Dockerfile names {sorted(names)}; "
+                         "the template sets one in _common")
+    return names.pop()
 
 
 def _environment() -> jinja2.Environment:
@@ -171,8 +154,11 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["hcl"] = hcl_value
+    env.filters["hcl"] = hcl_expr
+    env.filters["hcl_key"] = hcl_key
     env.filters["hcl_list"] = lambda items: "[" + ", ".join(hcl_string(i) for i in items) + "]"
+    env.filters["image_ref"] = _image_ref
+    env.filters["cache_from"] = _cache_from
     return env
 
 
@@ -186,8 +172,9 @@ def render(plan: Plan, bake_file: Path = DEFAULT_OUTPUT) -> str:
         flags=flags,
         variables=_variables(config, _portable_path(config.docker_dir, bake_file.parent)),
         platforms=[f"linux/{p}" for p in config.platforms],
+        dockerfile=_common_dockerfile(plan.bake_targets),
         groups=plan.groups,
-        targets=[_target(image) for image in plan.targets],
+        targets=plan.bake_targets,
     )
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
+from typing import Any
 
 from . import catalog
 from .plan import Plan
+from .render import bake_variables
 
-FORMATS = ("table", "json", "dot", "mermaid")
+FORMATS = ("table", "json", "dot", "mermaid", "env")
 
 
-def plan_document(plan: Plan) -> dict:
+def plan_document(plan: Plan) -> dict[str, Any]:
     config = plan.config
     return {
         "platforms": [f"linux/{p}" for p in config.platforms],
@@ -92,5 +95,10 @@ def as_mermaid(plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def as_env(plan: Plan) -> str:
+    """The bake variables `fate-builder bake` passes, for plain `docker buildx bake` (`eval` them)."""
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in bake_variables(plan.config).items())
+
+
 def format_plan(plan: Plan, fmt: str) -> str:
-    return {"table": as_table, "json": as_json, "dot": as_dot, "mermaid": as_mermaid}[fmt](plan)
+    return {"table": as_table, "json": as_json, "dot": as_dot, "mermaid": as_mermaid, "env": as_env}[fmt](plan)

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from generator import catalog
 from generator.config import load_config
 from generator.plan import build_plan
+from testsupport import buildx_available, scrubbed_environ
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # Every Build_* flag off, so a test names exactly the families it wants.
-ALL_OFF = {f"Build_{f}": "0" for f in ("Basic", "Spark", "NN", "GPU", "LLM", "IPCL", "OP", "FUM")}
+ALL_OFF = {f"Build_{f}": "0" for f in catalog.FLAGS}
 
 
 @pytest.fixture
@@ -39,12 +40,6 @@ def plan_of(**settings):
     return build_plan(config_of(**settings))
 
 
-def buildx_available() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    return subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode == 0
-
-
 @pytest.fixture(scope="session")
 def buildx():
     """`docker buildx bake --print FILE TARGETS...` as parsed JSON. Needs buildx, no daemon."""
@@ -54,11 +49,9 @@ def buildx():
         pytest.skip("docker buildx is not installed (run scripts/ci/provision-engine.sh)")
 
     def bake_print(bake_file: Path, *targets: str, env: dict | None = None, cwd: Path | None = None) -> dict:
-        full_env = {k: v for k, v in os.environ.items() if k not in _BAKE_VARIABLES}
-        full_env.update(env or {})
         result = subprocess.run(
             ["docker", "buildx", "bake", "--progress=quiet", "-f", str(bake_file), "--print", *targets],
-            capture_output=True, text=True, env=full_env, cwd=cwd or bake_file.parent,
+            capture_output=True, text=True, env=scrubbed_environ(env), cwd=cwd or bake_file.parent,
         )
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
@@ -66,16 +59,7 @@ def buildx():
     return bake_print
 
 
-# Variables of the bake file: the test process must not leak values of its own into them.
-_BAKE_VARIABLES = {"PREFIX", "TAG", "BASE_TAG", "FATE_DIR", "DOCKER_DIR", "FATE_VERSION", "IPCL_PKG_DIR",
-                   "IPCL_VERSION", "Build_LLM_VERSION", "CACHE"}
-
-
 def run_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     """fate-builder as a user runs it from `cwd` (where its .env is), environment cleaned plus `env`."""
-    base = {k: v for k, v in os.environ.items()
-            if k not in _BAKE_VARIABLES and not k.startswith("Build_")
-            and k not in {"Platform", "Docker_Options", "THIRD_PARTY_IMAGES"}}
-    base.update(env or {})
     return subprocess.run([sys.executable, "-m", "generator", *args], capture_output=True, text=True,
-                          env=base, cwd=cwd)
+                          env=scrubbed_environ(env), cwd=cwd)

@@ -35,11 +35,11 @@ from pathlib import Path
 import pytest
 
 from generator import catalog
-from generator.config import SETTING_NAMES
-
-from .fixtures import (
+from testsupport import (
     busybox_dir,
+    docker_info,
     missing_busybox,
+    scrubbed_environ,
     write_fate_checkout,
     write_fate_llm_checkout,
     write_ipcl_checkout,
@@ -51,9 +51,6 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 REGISTRY = os.environ.get("FATE_BUILDER_REGISTRY", "127.0.0.1:5000")
 REGISTRY_URL = f"http://{REGISTRY}"
 TAG = "e2e"
-
-# Settings and bake variables that must not leak from the test process into fate-builder.
-_SCRUB = set(SETTING_NAMES) | {"FATE_VERSION", "BUILDX_BAKE_FILE", "BUILDX_BAKE_GIT_AUTH_TOKEN"}
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -289,9 +286,7 @@ class Result:
 
 
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUB and not k.startswith("Build_")}
-    env.update(extra or {})
-    return env
+    return scrubbed_environ(extra)
 
 
 def cli_command(*args: str) -> list[str]:
@@ -429,34 +424,10 @@ def interrupt(process: subprocess.Popen, how: signal.Signals) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _docker_info() -> tuple[bool, str]:
-    if shutil.which("docker") is None:
-        return False, "no docker CLI on PATH"
-    last = ""
-    for attempt in range(4):
-        try:
-            result = subprocess.run(
-                ["docker", "info", "--format", "{{json .}}"], capture_output=True, text=True, timeout=30
-            )
-        except subprocess.TimeoutExpired:
-            last = "docker info timed out"
-        else:
-            if result.returncode == 0:
-                info = json.loads(result.stdout)
-                if not info.get("ServerVersion"):
-                    last = "docker info: no server"
-                else:
-                    return True, info["ServerVersion"]
-            else:
-                last = (result.stderr.strip().splitlines() or ["docker info failed"])[-1]
-        time.sleep(2 * (attempt + 1))
-    return False, last
-
-
 @pytest.fixture(scope="session")
 def engine() -> str:
     """The engine's version; skips (fails with CI=true) without a working engine and buildx."""
-    ok, detail = _docker_info()
+    ok, detail = docker_info()
     if not ok:
         _fail_or_skip(f"no Docker engine: {detail}")
     if subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode != 0:

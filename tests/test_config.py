@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from generator.config import BakeOptions, parse_docker_options
@@ -137,9 +139,18 @@ def test_arm64_with_families_beyond_basic_names_the_flags_to_turn_off():
     with pytest.raises(ConfigError) as err:
         config_of(Platform="amd64,arm64")  # defaults: Basic, Spark, NN, OP
     msg = str(err.value)
-    assert "only the basic family exists for arm64" in msg
+    assert "only the Build_Basic family exists for amd64,arm64" in msg
     assert "Build_Spark=0, Build_NN=0, Build_OP=0" in msg
-    assert "Build_Basic" not in msg
+    assert "Build_Basic=0" not in msg
+
+
+def test_which_families_exist_for_arm64_follows_the_catalog(monkeypatch):
+    from generator import catalog
+
+    spark_arm = [replace(i, arm64=True) if "Spark" in i.flags else i for i in catalog.IMAGES]
+    monkeypatch.setattr(catalog, "IMAGES", tuple(spark_arm))
+    config = config_of(Platform="arm64", Build_NN="0", Build_OP="0")
+    assert config.flags == {"Basic", "Spark"}
 
 
 def test_ipcl_pkg_dir_must_exist_when_ipcl_is_built(tmp_path):
@@ -204,7 +215,8 @@ def test_unknown_setting_on_command_line_is_rejected():
 ])
 def test_cli_reports_bad_settings_in_one_line_with_status_2_and_writes_nothing(tmp_path, env, message):
     out = tmp_path / "docker-bake.hcl"
-    result = run_cli("render", "--output", str(out), env=env, cwd=tmp_path)
+    defines = [arg for name, value in env.items() for arg in ("-D", f"{name}={value}")]
+    result = run_cli("render", "--output", str(out), *defines, cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and lines[0].startswith("fate-builder: error:")
@@ -219,3 +231,10 @@ def test_cli_define_beats_environment_and_env_file(tmp_path):
     assert '"tag": "cli"' in result.stdout
     result = run_cli("plan", "--format", "json", env={"TAG": "env"}, cwd=tmp_path)
     assert '"tag": "env"' in result.stdout
+
+
+def test_a_line_python_dotenv_cannot_parse_is_an_error_naming_file_and_line(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text('PREFIX=federatedai\nTAG="unterminated\n')
+    with pytest.raises(ConfigError, match=r"\.env: .*could not parse statement starting at line 2"):
+        config_of(env_file=env)

@@ -16,6 +16,8 @@ from generator import catalog
 
 pytest.register_assert_rewrite("tests.engine")
 
+from testsupport import FATE_VERSION, MARKER, STATE  # noqa: E402
+
 from .engine import (  # noqa: E402
     ROOT,
     TAG,
@@ -28,7 +30,6 @@ from .engine import (  # noqa: E402
     run_in,
     run_steps,
 )
-from .fixtures import FATE_VERSION, MARKER, STATE  # noqa: E402
 
 pytest_plugins = ["tests.engine"]
 pytestmark = pytest.mark.engine

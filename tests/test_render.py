@@ -6,11 +6,11 @@ import hcl2
 import pytest
 
 from generator import render as render_mod
-from generator.config import PROJECT_ROOT
+from generator.config import PROJECT_ROOT, load_config
 from generator.plan import build_plan
 from generator.render import hcl_string, render, write_atomic
 
-from .conftest import ALL_OFF, config_of, plan_of, run_cli
+from .conftest import ALL_OFF, plan_of, run_cli
 
 
 def _unquote(key: str) -> str:
@@ -60,9 +60,9 @@ def test_hcl_string_escapes_quotes_backslashes_controls_and_template_sigils(valu
     assert hcl_string(value) == literal
 
 
-def test_committed_bake_file_is_what_the_default_configuration_renders():
+def test_committed_bake_file_is_what_the_committed_configuration_renders():
     committed = PROJECT_ROOT / "docker-bake.hcl"
-    expected = render(build_plan(config_of()), committed)
+    expected = render(build_plan(load_config(environ={}, project_file=PROJECT_ROOT / "docker-bake.env")), committed)
     assert committed.read_text() == expected, "docker-bake.hcl is stale: run `make render`"
 
 
@@ -101,7 +101,8 @@ def test_check_passes_on_a_fresh_render_and_fails_with_a_diff_when_stale(tmp_pat
     assert run_cli("render", "--output", str(out), cwd=tmp_path).returncode == 0
     ok = run_cli("check", "--file", str(out), cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    stale = run_cli("check", "--file", str(out), env={"TAG": "2.0.0"}, cwd=tmp_path)
+    (tmp_path / "docker-bake.env").write_text("TAG=2.0.0\n")
+    stale = run_cli("check", "--file", str(out), cwd=tmp_path)
     assert stale.returncode == 1
     assert '-  default = "latest"' in stale.stdout and '+  default = "2.0.0"' in stale.stdout
     assert "stale" in stale.stderr

@@ -17,8 +17,12 @@ import pytest
 from ruamel.yaml import YAML  # a dependency of check-jsonschema, so there with the test extras
 
 from generator import catalog
+from generator.config import load_config
+from generator.render import bake_variables
 
-from .conftest import _BAKE_VARIABLES, ROOT
+from .conftest import ROOT
+
+_BAKE_VARIABLES = frozenset(bake_variables(load_config(environ={})))
 
 WORKFLOW = ROOT / ".github" / "workflows" / "fate-images.yml"
 BAKE_FILE = ROOT / "docker-bake.hcl"
