@@ -22,6 +22,17 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 ALL_OFF = {f"Build_{f}": "0" for f in catalog.FLAGS}
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that reaches buildx through its fixtures is a buildx test, marked or not.
+
+    CI runs the tests without buildx before it provisions an engine, and the buildx ones
+    once per engine generation; a forgotten marker must not put a test in the wrong run.
+    """
+    for item in items:
+        if "buildx" in getattr(item, "fixturenames", ()) and item.get_closest_marker("engine") is None:
+            item.add_marker(pytest.mark.buildx)
+
+
 @pytest.fixture
 def fate_dir(tmp_path: Path) -> Path:
     """A FATE checkout as far as the generator reads one: fate.env."""
