@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from .fixtures import write_fate_checkout
 from .test_dockerfiles import FATE_REQUIREMENTS, render_bake
 
 pytestmark = pytest.mark.engine
@@ -95,8 +96,46 @@ def stand_in(engine, tmp_path_factory):
     subprocess.run(["docker", "image", "rm", "-f", ref], capture_output=True)
 
 
+# Stand-in for `mvn -B -q -DskipTests clean package` in eggroll's jvm/: it needs what the
+# real build reads outside jvm/ (jvm/core/pom.xml and jvm/roll_site/pom.xml compile the
+# protobuf files of ../../proto/core and ../../proto/roll_site; the generated classes are
+# not in git) and writes what `package` writes: target/<artifact>-<version>.jar and the
+# dependencies in target/lib/ of each module deploy/auto-packaging.sh collects.
+FAKE_MVN = """#!/bin/sh
+set -eu
+test -f pom.xml
+version=$(grep version ../BUILD_INFO | cut -d= -f2)
+for proto in core roll_site; do
+    ls ../proto/$proto/*.proto >/dev/null || { echo "mvn stand-in: no ../proto/$proto" >&2; exit 1; }
+done
+for module in core roll_pair roll_site; do
+    test -f $module/pom.xml
+    artifact=$(echo eggroll-$module | tr _ -)
+    mkdir -p $module/target/lib
+    echo "$artifact $version" > $module/target/$artifact-$version.jar
+    echo "dependency of $module" > $module/target/lib/dep-$module.jar
+done
+"""
+
+
+@pytest.fixture(scope="module")
+def maven_stand_in(stand_in, tmp_path_factory):
+    """The busybox stand-in with FAKE_MVN as /usr/bin/mvn."""
+    context = tmp_path_factory.mktemp("maven-stand-in")
+    write(context / "mvn", FAKE_MVN, 0o755)
+    ref = stand_in.removeprefix("docker-image://")
+    (context / "Dockerfile").write_text(f"FROM {ref}\nCOPY --chmod=755 mvn /usr/bin/mvn\n")
+    maven_ref = f"{ref}-maven"
+    _run(["docker", "buildx", "build", "--platform", "linux/amd64", "--load", "-t", maven_ref, str(context)])
+    yield f"docker-image://{maven_ref}"
+    subprocess.run(["docker", "image", "rm", "-f", maven_ref], capture_output=True)
+
+
 def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in _BAKE_VARIABLES and not k.startswith("BUILDX_BAKE")}
+    # buildx >= 0.20 asks for --allow=fs.read=... for contexts outside the working directory
+    # (the workspace and docker/); older versions know neither the flag nor this variable.
+    env["BUILDX_BAKE_ENTITLEMENTS_FS"] = "0"
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)
     assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stderr[-6000:]}"
     return result
@@ -114,45 +153,21 @@ def write(path: Path, text: str = "", mode: int = 0o644) -> Path:
 
 
 def write_fate(root: Path) -> Path:
-    fate = root / "FATE"
-    write(fate / "fate.env", "FATE=1.11.2\nFATEFlow=1.11.1\nFATEBoard=1.11.1\nEGGROLL=2.5.1\n")
+    """The mini FATE checkout of tests/fixtures (real FATE v1.11.2 paths only), with FATE's
+    requirements.txt lines the tests compare and one large file no Dockerfile reads."""
+    fate = write_fate_checkout(root / "FATE")
+    write(fate / "python" / "requirements.txt", FATE_REQUIREMENTS)
     write(fate / "README.md", "FATE\n")
-    # Large and used by no Dockerfile: must not be sent to BuildKit.
-    with open(fate / "unused.bin", "wb") as fh:
+    # Large and used by no Dockerfile (rust/ is in no named context): must not be sent to BuildKit.
+    (fate / "rust" / "fate_crypto").mkdir(parents=True)
+    with open(fate / "rust" / "fate_crypto" / "Cargo.lock", "wb") as fh:
         fh.write(os.urandom(BIG_FILE_MB * 1024 * 1024))
-    py = fate / "python"
-    write(py / "requirements.txt", FATE_REQUIREMENTS)
-    write(py / "requirements-graph-nn.txt", "torch-geometric==2.2.0\n")
-    write(py / "requirements-fate-llm.txt", "deepspeed==0.9.2\n")
-    write(py / "requirements-spark.txt", "pyspark==3.1.3\n")
-    write(py / "federatedml" / "__init__.py", "VERSION = 1\n")
-    write(py / "fate_client" / "setup.py", "")
-    write(py / "fate_test" / "setup.py", "")
-    write(fate / "fateflow" / "python" / "fate_flow" / "fate_flow_server.py", "")
-    egg = fate / "eggroll"
-    write(egg / "BUILD_INFO", "version=2.5.1\n")
-    write(egg / "bin" / "eggroll.sh", "#!/bin/sh\n", 0o755)
-    write(egg / "conf" / "eggroll.properties", "eggroll.resourcemanager.clustermanager.port=4670\n")
-    write(egg / "data" / "README", "")
-    write(egg / "deploy" / "init.sh", "EGGROLL_HOME=\n")
-    write(egg / "python" / "eggroll" / "__init__.py", "")
-    write(egg / "jvm" / "pom.xml", "<project/>\n")
-    write(fate / "fateboard" / "pom.xml", "<project/>\n")
-    write(fate / "examples" / "data" / "breast_hetero_guest.csv", "id,y\n")
-    write(fate / "conf" / "service_conf.yaml", "fateflow: {}\n")
-    write(fate / "doc" / "tutorial" / "pipeline" / "pipeline_tutorial_0.ipynb", "{}\n")
-    write(fate / "c" / "proxy" / "conf" / "nginx.conf", "events {}\n")
-    write(fate / "c" / "proxy" / "lua" / "router.lua", "return {}\n")
-    write(fate / "deploy" / "upgrade" / "sql" / "1.9.0-1.11.1.sql", "SELECT 1;\n")
     return fate
 
 
 def write_dists(root: Path) -> dict[str, Path]:
     """Local folders standing in for the stages that need the network."""
     d = root / "dists"
-    write(d / "eggroll-dist" / "lib" / "eggroll-core-2.5.1.jar", "jar")
-    write(d / "eggroll-dist" / "conf" / "create-eggroll-meta-tables.sql", "CREATE TABLE t (i INT);\n")
-    write(d / "eggroll-dist" / "init.sh", "EGGROLL_HOME=/data/projects/fate/eggroll\n", 0o755)
     fb = d / "fateboard-dist"
     write(fb / "fateboard-1.11.1.jar", "jar")
     (fb / "fateboard.jar").symlink_to("fateboard-1.11.1.jar")
@@ -286,7 +301,7 @@ def workspace(engine, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def basic(workspace, stand_in):
+def basic(workspace, stand_in, maven_stand_in):
     """The four basic images for amd64 and arm64, every base replaced by the stand-in."""
     root, fate, dists = workspace
     bake_file = render_bake(root, fate, platforms="amd64,arm64")
@@ -302,7 +317,8 @@ def basic(workspace, stand_in):
             "eggroll": {
                 "contexts": {
                     parent: stand_in,
-                    "eggroll-dist": str(dists["eggroll-dist"]),
+                    "runtime": stand_in,
+                    MAVEN: maven_stand_in,
                     "jre": str(dists["jre"]),
                     "tini": str(dists["tini"]),
                 }
@@ -329,7 +345,7 @@ def test_base_image_adapts_fates_requirements_to_each_architecture(basic):
     assert "#ipcl-python==2.0.0" in arm and "+cpu" not in arm.replace("whl/cpu", "")
     # Every list is there for the child images (nn, gpu, fate-llm, fateflow-spark).
     for image in (amd64, arm64):
-        for name in ("requirements-graph-nn.txt", "requirements-fate-llm.txt", "requirements-spark.txt"):
+        for name in ("requirements-graph-nn.txt", "requirements-fate-llm.txt"):
             assert image.has(f"/data/projects/python/{name}")
 
 
@@ -343,13 +359,13 @@ def test_fateflow_lays_fate_out_under_data_projects_fate(basic):
             "eggroll/conf/eggroll.properties",
             "examples/data/breast_hetero_guest.csv",
             "conf/service_conf.yaml",
-            "doc/tutorial/pipeline/pipeline_tutorial_0.ipynb",
+            "doc/tutorial/pipeline/pipeline_tutorial_upload.ipynb",
             "fate.env",
             "fml_agent/data",
         ):
             assert image.has(f"/data/projects/fate/{path}"), path
         assert image.text("/data/projects/fate/fate.env").startswith("FATE=1.11.2")
-        assert not any(name.endswith("unused.bin") for name in image.files)
+        assert not any(name.endswith("Cargo.lock") for name in image.files)
         assert not image.has("/data/projects/fate/eggroll/jvm")  # the python client only
         env = image.env
         assert env["PYTHONPATH"].split(":") == [
@@ -367,18 +383,26 @@ def test_fateflow_lays_fate_out_under_data_projects_fate(basic):
 
 
 def test_eggroll_joins_the_maven_output_with_eggroll_and_fate_sources_under_tini(basic):
+    """The Maven stage runs on a stand-in `mvn` that needs eggroll's proto/ beside jvm/, as the
+    real poms do; its output is packaged as deploy/auto-packaging.sh packages it."""
     images, _, _ = basic
     for image in images["eggroll"].values():
         egg = "/data/projects/fate/eggroll"
+        assert image.text(f"{egg}/lib/eggroll-core-2.5.1.jar") == "eggroll-core 2.5.1\n"
+        assert image.text(f"{egg}/conf/create-eggroll-meta-tables.sql").startswith(
+            "-- fate-builder mini FATE checkout: eggroll/jvm/core/main/resources/create-eggroll-meta-tables.sql"
+        )
         for path in (
-            "lib/eggroll-core-2.5.1.jar",
-            "conf/create-eggroll-meta-tables.sql",
+            "lib/eggroll-roll-pair-2.5.1.jar",
+            "lib/eggroll-roll-site-2.5.1.jar",
+            "lib/dep-core.jar",
+            "lib/dep-roll_site.jar",
             "conf/eggroll.properties",
-            "init.sh",
             "bin/eggroll.sh",
+            "bin/roll_pair/egg_pair_bootstrap.sh",
             "python/eggroll/__init__.py",
-            "deploy/init.sh",
-            "data/README",
+            "deploy/init_env.sh",
+            "data/meta_h2/eggroll_meta.h2.mv.db",
         ):
             assert image.has(f"{egg}/{path}"), path
         for path in (
@@ -391,7 +415,7 @@ def test_eggroll_joins_the_maven_output_with_eggroll_and_fate_sources_under_tini
         ):
             assert image.has(path), path
         assert image.files["tini"].mode & 0o111
-        assert not image.has(f"{egg}/jvm")
+        assert not image.has(f"{egg}/jvm") and not image.has(f"{egg}/proto")
         cfg = image.config["config"]
         assert cfg["Entrypoint"] == ["/tini", "--"]
         assert cfg["WorkingDir"] == "/data/projects/fate/eggroll/"
@@ -476,6 +500,7 @@ def amd64_only(workspace, stand_in):
             "spark-worker": {},
             "fateflow-spark": {"target": "assemble", "contexts": {**spark, "hadoop-dist": str(dists["hadoop-dist"])}},
             "fateflow-nn-gpu": {"target": "requirements"},
+            "client": {"target": "notebooks"},
             "fateflow-all-gpu": {
                 "target": "assemble",
                 "contexts": {f"federatedai/fateflow-nn-gpu:{TAG}": stand_in, "fate-llm-src": str(dists["fate-llm"])},
@@ -542,6 +567,36 @@ def test_gpu_images_swap_in_fates_torch_pins_without_the_cpu_suffix(amd64_only):
     assert amd64_only["fateflow-nn-gpu"].text("/tmp/requirements-gpu.txt") == "torch==1.13.1\ntorchvision==0.14.1\n"
 
 
+def test_gpu_images_install_fates_graph_packages_without_the_cpu_build_suffix(amd64_only):
+    graph = amd64_only["fateflow-nn-gpu"].text("/tmp/requirements-graph-nn-gpu.txt")
+    pins = [line for line in graph.splitlines() if line and not line.startswith(("#", "--"))]
+    assert pins == [
+        "pyg-lib==0.1.0",
+        "torch-scatter==2.1.0",
+        "torch-sparse==0.6.16",
+        "torch-cluster==1.6.0",
+        "torch-spline-conv==1.2.1",
+        "torch-geometric==2.2.0",
+    ]
+
+
+def test_client_notebooks_reach_the_fateflow_service_and_read_data_where_the_images_have_it(amd64_only):
+    client, fateflow = amd64_only["client"], amd64_only["fateflow"]
+    notebooks = sorted(n for n in client.files if n.startswith("notebooks/") and n.endswith(".ipynb"))
+    assert notebooks == [
+        "notebooks/pipeline_tutorial_hetero_sbt.ipynb",
+        "notebooks/pipeline_tutorial_upload.ipynb",
+    ]
+    for name in notebooks:
+        cells = ["".join(c["source"]) for c in json.loads(client.contents[name])["cells"]]
+        assert "!pipeline init --ip fateflow --port 9380" in cells
+        data = next(c for c in cells if "data_base" in c)
+        assert 'data_base = "/data/projects/fate/"' in data
+        # The file the cell uploads is where fateflow (the client's parent) keeps it.
+        assert fateflow.has("/data/projects/fate/examples/data/breast_hetero_guest.csv")
+        assert "127.0.0.1" not in "".join(cells) and "/workspace/FATE" not in "".join(cells)
+
+
 def test_fate_llm_is_merged_into_fates_python_tree(amd64_only):
     assert amd64_only["fateflow-all-gpu"].has("/data/projects/fate/fate/python/fate_llm/__init__.py")
 
@@ -549,7 +604,8 @@ def test_fate_llm_is_merged_into_fates_python_tree(amd64_only):
 def test_nginx_puts_fates_proxy_conf_and_lua_into_openresty(amd64_only):
     image = amd64_only["nginx"]
     proxy = "/data/projects/fate/proxy"
-    assert image.text(f"{proxy}/nginx/conf/nginx.conf") == "events {}\n"  # FATE's, over OpenResty's
+    # FATE's, over OpenResty's
+    assert image.text(f"{proxy}/nginx/conf/nginx.conf").startswith("# fate-builder mini FATE checkout: c/proxy/conf/")
     assert image.has(f"{proxy}/nginx/conf/mime.types") and image.has(f"{proxy}/nginx/lua/router.lua")
     assert image.has(f"{proxy}/bin/openresty")
     cfg = image.config["config"]
@@ -559,7 +615,8 @@ def test_nginx_puts_fates_proxy_conf_and_lua_into_openresty(amd64_only):
 
 def test_upgrade_manager_carries_fates_sql_and_the_two_scripts(amd64_only):
     image = amd64_only["fate-upgrade-manager"]
-    assert image.text("/sql/1.9.0-1.11.1.sql") == "SELECT 1;\n"
+    assert "ALTER TABLE t_job" in image.text("/sql/1.9.0-1.11.1.sql")
+    assert image.has("/sql/1.8.0-1.9.0.sql")
     assert image.has("/upgrade-mysql.py") and image.has("/shutdown-flow.py")
 
 

@@ -7,13 +7,18 @@ The bake-level checks need only the buildx plugin (`docker buildx bake --print`)
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import importlib.util
 import json
+import os
 import posixpath
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +30,7 @@ from generator.plan import build_plan, context_key
 from generator.render import render
 
 from .conftest import ALL_OFF, ROOT, config_of
+from .fixtures import fate_paths
 
 DOCKER = ROOT / "docker"
 
@@ -409,6 +415,218 @@ def test_git_sources_are_pinned_to_their_version_variables(printed):
 
 
 # ---------------------------------------------------------------------------------------
+# What the Dockerfiles read from FATE, against the paths of the real FATE v1.11.2 tree.
+
+# Named context -> its folder in FATE_DIR ("" is the root).
+FATE_CONTEXTS = {s.name: s.path for s in catalog.SOURCES if s.path is not None}
+_SHELL_SPLIT = re.compile(r"""[\s;|&<>()'"`=,]+""")
+_PATH_TOKEN = re.compile(r"[A-Za-z0-9_.+@*-]*(/[A-Za-z0-9_.+@*-]+)+/?")
+
+
+@dataclass(frozen=True)
+class Landing:
+    """Where a FATE path lands in a build: `dest` (absolute) holds `source` (FATE-relative);
+    with a `pattern`, `dest` is a folder of the FATE files matching it."""
+
+    dest: str
+    source: str
+    pattern: str | None = None
+
+    def fate_path(self, path: str) -> str | None:
+        """The FATE path behind absolute `path`, or None if `path` is not under this landing."""
+        if path != self.dest and not path.startswith(self.dest.rstrip("/") + "/"):
+            return None
+        rest = path[len(self.dest) :].strip("/")
+        if self.pattern is None:
+            return posixpath.normpath(posixpath.join(self.source, rest)) if rest else self.source
+        first = rest.split("/")[0]
+        if not rest or not fnmatch.fnmatchcase(first, posixpath.basename(self.pattern)):
+            return None
+        return posixpath.normpath(posixpath.join(self.source, rest))
+
+
+@dataclass(frozen=True)
+class FateRead:
+    dockerfile: str
+    instruction: str
+    path: str  # relative to FATE_DIR; may be a COPY pattern
+
+    def __str__(self) -> str:
+        return f"{self.dockerfile}: {self.instruction[:90]!r} reads {self.path}"
+
+
+def _context_path(context: str, source: str) -> str:
+    return posixpath.normpath(posixpath.join(FATE_CONTEXTS[context], source.lstrip("/") or "."))
+
+
+def _move(landing: Landing, src: str, dest: str) -> Landing | None:
+    """`landing` as seen after `COPY --from=<its stage> src dest`, if src covers it."""
+    src, dest = posixpath.normpath(src), posixpath.normpath(dest)
+    if landing.dest != src and not landing.dest.startswith(src.rstrip("/") + "/"):
+        return None
+    return Landing(posixpath.normpath(dest + landing.dest[len(src) :]), landing.source, landing.pattern)
+
+
+def fate_reads(df: Dockerfile, inherited: tuple[Landing, ...] = ()) -> tuple[list[FateRead], list[Landing]]:
+    """Every FATE path `df` reads, and where its final stage puts FATE's files.
+
+    Reads are the sources of `COPY --from=<FATE context>`, the `source` of
+    `RUN --mount=...,from=<FATE context>`, and the paths a RUN step names (relative ones
+    against WORKDIR) that fall where this Dockerfile, or a parent image (`inherited`),
+    put FATE's files. A path under a folder this Dockerfile writes itself from elsewhere
+    is its own; a path with a `target` folder is Maven's output.
+    """
+    label = df.path.relative_to(DOCKER).as_posix() if df.path.is_relative_to(DOCKER) else df.path.name
+    reads: list[FateRead] = []
+    final: list[Landing] = []
+    # stage name -> (landings, folders written from elsewhere, WORKDIR) at its end
+    states: dict[str, tuple[list[Landing], list[str], str]] = {}
+    for stage in df.stages:
+        bases = [stage.base.lower().replace("${targetarch}", arch) for arch in catalog.PLATFORMS]
+        if any(b in states for b in bases):
+            landings, own, workdir = [], [], "/"
+            for b in dict.fromkeys(b for b in bases if b in states):
+                landings += states[b][0]
+                own += states[b][1]
+                workdir = states[b][2]
+        else:
+            landings = list(inherited) if stage.base.startswith("${PREFIX}/") else []
+            own, workdir = [], "/"
+        for cmd in stage.commands:
+            op = cmd.cmd.upper()
+            if op == "WORKDIR":
+                workdir = posixpath.normpath(posixpath.join(workdir, cmd.value[0]))
+            elif op in ("COPY", "ADD"):
+                *sources, dest = cmd.value
+                dest_abs = posixpath.join(workdir, dest)
+                ctx = (flag_values(cmd.flags, "from") or [None])[0]
+                if ctx is not None and ctx.lower() in states and len(sources) == 1:
+                    # FATE's files passed on from an earlier stage land under dest too.
+                    moved = [_move(landing, sources[0], dest_abs) for landing in states[ctx.lower()][0]]
+                    landings += [m for m in moved if m]
+                    if any(moved):
+                        continue
+                if ctx not in FATE_CONTEXTS:
+                    own.append(posixpath.normpath(dest_abs))
+                    continue
+                for src in sources:
+                    fate = _context_path(ctx, src)
+                    reads.append(FateRead(label, cmd.original, fate))
+                    if any(ch in src for ch in "*?["):
+                        landings.append(Landing(posixpath.normpath(dest_abs), posixpath.dirname(fate), fate))
+                    elif dest.endswith("/") and posixpath.normpath(src) != ".":
+                        into = posixpath.normpath(posixpath.join(dest_abs, posixpath.basename(fate)))
+                        landings.append(Landing(into, fate))
+                    else:
+                        landings.append(Landing(posixpath.normpath(dest_abs), fate))
+            elif op == "RUN":
+                run_landings = list(landings)
+                for mount in mount_options(cmd.flags):
+                    if mount.get("type", "bind") == "bind" and mount.get("from") in FATE_CONTEXTS:
+                        fate = _context_path(mount["from"], mount.get("source", "."))
+                        reads.append(FateRead(label, cmd.original, fate))
+                        run_landings.append(Landing(posixpath.normpath(mount["target"]), fate))
+                for token in _SHELL_SPLIT.split(" ".join(cmd.value)):
+                    if "$" in token or "://" in token or token.startswith("-") or not _PATH_TOKEN.fullmatch(token):
+                        continue
+                    path = posixpath.normpath(posixpath.join(workdir, token))
+                    if "target" in path.split("/") or any(path == o or path.startswith(o + "/") for o in own):
+                        continue
+                    for landing in run_landings:
+                        fate = landing.fate_path(path)
+                        if fate is not None:
+                            reads.append(FateRead(label, cmd.original, fate))
+                            break
+        if stage.name:
+            states[stage.name] = (landings, own, workdir)
+        final = landings
+    return reads, final
+
+
+def _ancestor_families(family: str) -> list[str]:
+    """The families of every image this family's images are built on, nearest first."""
+    found: list[str] = []
+    pending = [i.parent for i in catalog.IMAGES if i.family == family and i.parent]
+    while pending:
+        parent = catalog.BY_NAME[pending.pop(0)]
+        if parent.family not in found:
+            found.append(parent.family)
+        if parent.parent:
+            pending.append(parent.parent)
+    return found
+
+
+def family_fate_reads(family: str) -> list[FateRead]:
+    inherited: list[Landing] = []
+    for ancestor in reversed(_ancestor_families(family)):
+        _, landings = fate_reads(load(family_dockerfile(ancestor)))
+        inherited += landings
+    reads, _ = fate_reads(load(family_dockerfile(family)), tuple(inherited))
+    return reads
+
+
+def missing_from_fate(reads: list[FateRead]) -> list[str]:
+    return [str(r) for r in reads if not fate_paths.matching(r.path)]
+
+
+def test_every_path_a_dockerfile_reads_from_fate_exists_in_fate_1_11_2():
+    """Ground truth: the paths of FATE v1.11.2 with its submodules (tests/data)."""
+    problems = []
+    for family in catalog.FAMILIES:
+        problems += missing_from_fate(family_fate_reads(family.name))
+    assert problems == []
+
+
+def test_the_fate_read_check_sees_copies_mounts_and_the_paths_run_steps_name():
+    """The check above is not vacuous: it finds reads of each kind where the Dockerfiles make them."""
+    reads = {family.name: {r.path for r in family_fate_reads(family.name)} for family in catalog.FAMILIES}
+    for family in catalog.FAMILIES:
+        if any(FATE_CONTEXTS.get(s) is not None for s in family.sources):
+            assert reads[family.name], family.name
+    assert "fate.env" in reads["fateflow"] and "python/requirements*.txt" in reads["base/basic"]
+    # RUN --mount=...,from=fate-python
+    assert {"python/requirements.txt", "python/requirements-graph-nn.txt"} <= reads["gpu"]
+    # Paths RUN steps name where a COPY of this Dockerfile put FATE's files ...
+    assert "eggroll/jvm/core/main/resources/create-eggroll-meta-tables.sql" in reads["eggroll"]
+    assert {"fateboard/bin/service.sh", "fateboard/src/main/resources/application.properties"} <= reads["fateboard"]
+    # ... and where a parent image put them.
+    assert {"python/fate_client", "python/fate_test"} <= reads["client"]
+    assert "python/requirements-fate-llm.txt" in reads["fate-llm"]
+
+
+def test_the_fate_read_check_would_have_caught_eggrolls_missing_init_sh(tmp_path):
+    """eggroll 2.5 has no deploy/init.sh (only init_env.sh); the old eggroll Dockerfile copied and read it."""
+    old = tmp_path / "Dockerfile"
+    old.write_text(
+        "FROM maven AS eggroll-build\nWORKDIR /src/eggroll\n"
+        "COPY --link --from=eggroll-src deploy/init.sh ./deploy/init.sh\n"
+        "COPY --link --from=eggroll-src jvm ./jvm\n"
+        "RUN sed 's#EGGROLL_HOME=.*#EGGROLL_HOME=/data#g' deploy/init.sh > /dist/init.sh; "
+        "cp jvm/core/main/resources/create-eggroll-meta-tables.sql /dist/conf/\n"
+        "RUN --mount=type=bind,from=fate-python,source=requirements-spark.txt,target=/tmp/r.txt cat /tmp/r.txt\n"
+    )
+    reads, _ = fate_reads(load(old))
+    missing = [r for r in reads if not fate_paths.matching(r.path)]
+    assert sorted((r.instruction.split()[0], r.path) for r in missing) == [
+        ("COPY", "eggroll/deploy/init.sh"),
+        ("RUN", "eggroll/deploy/init.sh"),  # sed reads it
+        ("RUN", "python/requirements-spark.txt"),  # the mount's source
+        ("RUN", "python/requirements-spark.txt"),  # cat reads the mount target
+    ]
+    assert len(reads) == len(missing) + 2  # the jvm/ COPY and the .sql the RUN step copies exist
+
+
+def test_fixture_fate_checkouts_hold_only_paths_of_the_real_tree(tmp_path):
+    from .fixtures import write_fate_checkout
+    from .test_dockerfile_stages import write_fate
+
+    for root in (write_fate_checkout(tmp_path / "fixture"), write_fate(tmp_path / "stages"), fate_tree(tmp_path)):
+        written = [p.relative_to(root).as_posix() for p in root.rglob("*")]
+        assert written
+        assert [p for p in written if not fate_paths.exists(p)] == [], root
+
+
+# ---------------------------------------------------------------------------------------
 # The helper scripts the Dockerfiles use.
 
 ADAPT = DOCKER / "base" / "basic" / "adapt-requirements.sh"
@@ -456,6 +674,163 @@ def test_spark_start_scripts_are_valid_bash_and_exec_the_daemon(script):
     path = DOCKER / script
     subprocess.run(["bash", "-n", str(path)], check=True)
     assert re.search(r"^exec .*spark-class", path.read_text(), re.MULTILINE)
+
+
+# Spark 3.1.3's own launch scripts, from the pyspark 3.1.3 sdist (it ships Spark's bin/ and
+# sbin/ under deps/), fetched once with pip into a cache like the engine packages.
+PYSPARK_SDIST = "pyspark-3.1.3.tar.gz"
+PYSPARK_SHA256 = "39ac641ef5559a3d1286154779fc990316e9934520853615ae4785c1af52d14b"
+SPARK_SCRIPTS = ("bin/load-spark-env.sh", "bin/find-spark-home", "sbin/spark-config.sh")
+
+
+def _cache_dirs() -> list[Path]:
+    root = os.environ.get("FATE_BUILDER_CACHE", "/var/cache/fate-builder")
+    return [Path(root) / "pyspark", Path.home() / ".cache" / "fate-builder" / "pyspark"]
+
+
+def _pyspark_sdist() -> Path:
+    for folder in _cache_dirs():
+        if (folder / PYSPARK_SDIST).is_file():
+            return folder / PYSPARK_SDIST
+    errors = []
+    for folder in _cache_dirs():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
+        except OSError as exc:
+            errors.append(f"{folder}: {exc}")
+            continue
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+                 "--dest", str(partial), "pyspark==3.1.3"],
+                capture_output=True, text=True, timeout=900,
+            )
+            if result.returncode != 0:
+                errors.append(f"pip download pyspark==3.1.3: {result.stderr.strip()[-500:]}")
+                break
+            (partial / PYSPARK_SDIST).rename(folder / PYSPARK_SDIST)
+            return folder / PYSPARK_SDIST
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    message = "cannot fetch the pyspark 3.1.3 sdist (Spark 3.1.3's scripts): " + "; ".join(errors)
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def spark_home(tmp_path_factory) -> Path:
+    """A SPARK_HOME with Spark 3.1.3's real bin/ and sbin/ scripts, and a spark-class that
+    records how it was called instead of starting a JVM."""
+    sdist = _pyspark_sdist()
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    assert digest == PYSPARK_SHA256, f"{sdist}: sha256 {digest}, not the file PyPI publishes; delete it"
+    home = tmp_path_factory.mktemp("spark-home")
+    wanted = {f"pyspark-3.1.3/deps/{name}": name for name in SPARK_SCRIPTS}
+    with tarfile.open(sdist) as tar:
+        for member in tar:
+            if member.name in wanted:
+                target = home / wanted.pop(member.name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(tar.extractfile(member).read())
+                target.chmod(0o755)
+    assert not wanted, f"not in {sdist}: {sorted(wanted)}"
+    (home / "bin" / "spark-class").write_text(
+        '#!/bin/bash\n{ printf "%s\\n" "$@"; echo "PYSPARK_PYTHONPATH_SET=${PYSPARK_PYTHONPATH_SET:-}";'
+        ' echo "SPARK_SCALA_VERSION=${SPARK_SCALA_VERSION:-}"; } > "$SPARK_CLASS_RECORD"\n'
+    )
+    (home / "bin" / "spark-class").chmod(0o755)
+    return home
+
+
+def _dockerfile_env(family: str) -> dict[str, str]:
+    env = {}
+    for cmd in load(family_dockerfile(family)).stages[-1].commands:
+        if cmd.cmd.upper() == "ENV":
+            values = list(cmd.value)
+            env.update(zip(values[::2], values[1::2]))
+    return env
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+@pytest.mark.parametrize(
+    "family, script, expected",
+    [
+        (
+            "spark-master",
+            "master.sh",
+            ["org.apache.spark.deploy.master.Master", "--ip", "spark-master", "--port", "7077", "--webui-port", "8080"],
+        ),
+        (
+            "spark-worker",
+            "worker.sh",
+            ["org.apache.spark.deploy.worker.Worker", "--webui-port", "8081", "spark://spark-master:7077"],
+        ),
+    ],
+)
+def test_spark_start_scripts_run_under_spark_3_1_3s_own_launch_scripts(spark_home, tmp_path, family, script, expected):
+    """The container's CMD (`bash /<script>`), with the image's ENV, under Spark 3.1.3's real
+    sbin/spark-config.sh and bin/load-spark-env.sh, which read variables that are unset."""
+    record = tmp_path / "spark-class.args"
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **_dockerfile_env(family)}
+    env.update({"SPARK_HOME": str(spark_home), "SPARK_CLASS_RECORD": str(record)})
+    env.update({k: str(tmp_path / "logs") for k in env if k.endswith("_LOG")})
+    if family == "spark-master":
+        env["SPARK_MASTER_HOST"] = "spark-master"  # else $(hostname), as in the container
+    result = subprocess.run(["bash", str(DOCKER / family / script)], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = record.read_text().splitlines()
+    assert lines[: len(expected)] == expected
+    # Spark's scripts did run: they set these.
+    assert lines[len(expected) :] == ["PYSPARK_PYTHONPATH_SET=1", "SPARK_SCALA_VERSION=2.12"]
+
+
+def _run_scripts(family: str, stage: str | None = None) -> str:
+    df = load(family_dockerfile(family))
+    stages = [s for s in df.stages if stage is None or s.name == stage]
+    return "\n".join(" ".join(c.value) for s in stages for c in s.commands if c.cmd.upper() == "RUN")
+
+
+def test_eggroll_installs_strace_which_its_egg_pair_bootstrap_calls():
+    """eggroll's bin/roll_pair/egg_pair_bootstrap.sh runs `strace -p` on every egg pair it
+    starts; FATE-Builder's amd64 eggroll image installed it with yum."""
+    assert fate_paths.exists("eggroll/bin/roll_pair/egg_pair_bootstrap.sh")
+    df = load(family_dockerfile("eggroll"))
+    assert df.stages[-1].base == "runtime"
+    run = _run_scripts("eggroll", "runtime")
+    assert re.search(r"yum\b[^;]*\binstall\b[^;]*\bstrace\b", run)
+    assert re.search(r"apt-get install\b[^;]*\bstrace\b", run)
+    assert "strace -V" in run
+
+
+def test_eggroll_maven_build_has_the_proto_folder_the_poms_compile_beside_jvm():
+    """jvm/core/pom.xml and jvm/roll_site/pom.xml read ${pom.basedir}/../../proto/{core,roll_site}."""
+    assert fate_paths.exists("eggroll/proto/core") and fate_paths.exists("eggroll/proto/roll_site")
+    stage = next(s for s in load(family_dockerfile("eggroll")).stages if s.name == "eggroll-build")
+    copies = {tuple(c.value) for c in stage.commands if c.cmd.upper() == "COPY"}
+    assert {("jvm", "./jvm"), ("proto", "./proto")} <= copies
+
+
+def test_client_installs_peft_which_fate_clients_pipeline_imports():
+    """FATE-Builder c43d839: "fix client error: ModuleNotFoundError: No module named 'peft'"."""
+    df = load(family_dockerfile("client"))
+    assert df.global_args["PEFT_VERSION"] == "0.2.0"
+    final = "\n".join(" ".join(c.value) for c in df.stages[-1].commands if c.cmd.upper() == "RUN")
+    assert re.search(r'pip install [^;]*"peft==\$\{PEFT_VERSION\}"', final)
+
+
+def test_client_points_at_the_fateflow_service_compose_and_kubefate_name():
+    df = load(family_dockerfile("client"))
+    assert df.global_args["FATE_FLOW_IP"] == "fateflow" and df.global_args["FATE_FLOW_PORT"] == "9380"
+    env = _dockerfile_env("client")
+    assert env == {"FATE_FLOW_IP": "${FATE_FLOW_IP}", "FATE_FLOW_PORT": "${FATE_FLOW_PORT}"}
+
+
+def test_gpu_images_install_the_graph_packages_without_their_cpu_build_suffix():
+    final = "\n".join(" ".join(c.value) for c in load(family_dockerfile("gpu")).stages[-1].commands)
+    assert "pip install -r /data/projects/python/requirements-graph-nn-gpu.txt" in final
+    assert "s/+pt113cpu//g" in _run_scripts("gpu", "requirements")
 
 
 def _load_script(name: str):
@@ -509,16 +884,28 @@ def test_upgrade_scripts_print_usage_without_their_arguments(capsys):
     assert "Usage" in capsys.readouterr().err
 
 
-def test_kubefate_test_suite_uses_fate_examples_inside_the_image():
+@pytest.mark.parametrize(
+    "suite, tasks",
+    [
+        (
+            "base_testsuite.json",
+            {"homo_lr_train", "homo_sbt_train_binary", "hetero_lr_normal", "hetero_sbt_train_binary"},
+        ),
+        ("nn_testsuite.json", {"homo_nn_train_binary"}),
+    ],
+)
+def test_kubefate_test_suites_run_fates_own_examples_inside_the_image(suite, tasks):
+    """FATE-Builder's suite names and jobs, on FATE v1.11.2's DSL v2 examples and data."""
     suite_dir = "/data/projects/fate/test_suite/kubefate"
-    suite = json.loads((DOCKER / "fate-test" / "test_suite" / "kubefate" / "kubefate_testsuite.json").read_text())
-    assert suite["tasks"]
-    for task in suite["tasks"].values():
+    doc = json.loads((DOCKER / "fate-test" / "test_suite" / "kubefate" / suite).read_text())
+    assert set(doc["tasks"]) == tasks
+    for task in doc["tasks"].values():
         for key in ("conf", "dsl"):
             resolved = posixpath.normpath(posixpath.join(suite_dir, task[key]))
             assert resolved.startswith("/data/projects/fate/examples/dsl/v2/"), resolved
-    for data in suite["data"]:
-        assert data["file"].startswith("examples/data/")
+            assert fate_paths.exists(resolved.removeprefix("/data/projects/fate/")), resolved
+    for data in doc["data"]:
+        assert data["file"].startswith("examples/data/") and fate_paths.exists(data["file"]), data["file"]
 
 
 def test_shutdown_finds_fate_flow_and_scales_it_to_zero():

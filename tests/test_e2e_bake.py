@@ -149,7 +149,7 @@ def test_images_contain_the_fate_checkout_pieces_and_its_version(default_build, 
         ref(prefix, "nginx"), "cat", "/data/projects/fate/proxy/nginx/conf/route_table.yaml"
     )
     # Only the named contexts reach the build, not the rest of the checkout.
-    assert "build_docker.sh" not in run_in(fateflow, "find", "/data")
+    assert "install_os_dependencies.sh" not in run_in(fateflow, "find", "/data")
     labels = image_labels(fateflow)
     assert labels.get("org.opencontainers.image.version") == FATE_VERSION
     assert labels.get("org.opencontainers.image.title") == "fateflow"
