@@ -6,7 +6,7 @@ session fixtures exist once per run however many modules use them.
 * `engine` skips every engine test when `docker info` fails, or fails them when CI=true.
 * Every image a session makes is named under `127.0.0.1:5000/fbe2e<random>/<purpose>/`
   and removed at the end of the session (tags in the local registry are deleted too).
-* The FATE checkout and the Dockerfile tree are the stand-ins of tests/fixtures; each
+* The FATE checkout and the Dockerfile tree are the stand-ins of testsupport/; each
   tree gets a nonce of this session, so no build cache from an earlier run can answer
   for a build that a test expects to happen.
 * fate-builder runs as a user runs it: `python -m generator ...` in a subprocess, from an

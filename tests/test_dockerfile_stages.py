@@ -27,8 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from .fixtures import write_fate_checkout
-from .test_dockerfiles import FATE_REQUIREMENTS, render_bake
+from testsupport import bake_allow_flags, write_fate_checkout
+
+from .test_dockerfiles import DOCKER, FATE_REQUIREMENTS, render_bake
 
 pytestmark = pytest.mark.engine
 
@@ -133,9 +134,6 @@ def maven_stand_in(stand_in, tmp_path_factory):
 
 def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in _BAKE_VARIABLES and not k.startswith("BUILDX_BAKE")}
-    # buildx >= 0.20 asks for --allow=fs.read=... for contexts outside the working directory
-    # (the workspace and docker/); older versions know neither the flag nor this variable.
-    env["BUILDX_BAKE_ENTITLEMENTS_FS"] = "0"
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)
     assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stderr[-6000:]}"
     return result
@@ -153,7 +151,7 @@ def write(path: Path, text: str = "", mode: int = 0o644) -> Path:
 
 
 def write_fate(root: Path) -> Path:
-    """The mini FATE checkout of tests/fixtures (real FATE v1.11.2 paths only), with FATE's
+    """The mini FATE checkout of testsupport/ (real FATE v1.11.2 paths only), with FATE's
     requirements.txt lines the tests compare and one large file no Dockerfile reads."""
     fate = write_fate_checkout(root / "FATE")
     write(fate / "python" / "requirements.txt", FATE_REQUIREMENTS)
@@ -268,8 +266,12 @@ def bake(
         }
     override_file = out / "override.json"
     override_file.write_text(json.dumps({"target": targets}, indent=2))
+    # What this bake reads from outside its working directory, and nothing more.
+    local = {Path(v) for t in targets.values() for v in [t.get("context"), *t["contexts"].values()]
+             if isinstance(v, str) and v.startswith("/") and Path(v).exists()}
     result = _run(
-        ["docker", "buildx", "bake", "--progress=plain", "-f", str(bake_file), "-f", str(override_file), *overrides],
+        ["docker", "buildx", "bake", "--progress=plain", "-f", str(bake_file), "-f", str(override_file),
+         *bake_allow_flags(read=[DOCKER, bake_file.parent, *local]), *overrides],
         cwd=out,
     )
     return {name: read_oci_layout(out / name) for name in overrides}, result.stderr

@@ -28,9 +28,9 @@ import pytest
 from generator import catalog
 from generator.plan import build_plan, context_key
 from generator.render import render
+from testsupport import fate_paths
 
 from .conftest import ALL_OFF, ROOT, config_of
-from .fixtures import fate_paths
 
 DOCKER = ROOT / "docker"
 
@@ -617,7 +617,8 @@ def test_the_fate_read_check_would_have_caught_eggrolls_missing_init_sh(tmp_path
 
 
 def test_fixture_fate_checkouts_hold_only_paths_of_the_real_tree(tmp_path):
-    from .fixtures import write_fate_checkout
+    from testsupport import write_fate_checkout
+
     from .test_dockerfile_stages import write_fate
 
     for root in (write_fate_checkout(tmp_path / "fixture"), write_fate(tmp_path / "stages"), fate_tree(tmp_path)):

@@ -1,6 +1,6 @@
 """End to end: `fate-builder bake` on a real engine, with the stand-in Dockerfile tree.
 
-The stand-in images record what their RUN steps saw (see tests/fixtures/standin.py):
+The stand-in images record what their RUN steps saw (see testsupport/standin.py):
 `/etc/fate-standin/lineage` lists every image of the chain from the root,
 `/etc/fate-standin/<image>.arch` the `uname -m` of the image's RUN step.
 """

@@ -6,6 +6,9 @@ import json
 import shutil
 import subprocess
 import time
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
 
 
 def buildx_available() -> bool:
@@ -39,3 +42,19 @@ def docker_info(attempts: int = 4) -> tuple[bool, str]:
         if attempt + 1 < attempts:
             time.sleep(2 * (attempt + 1))
     return False, last
+
+
+@lru_cache(maxsize=1)
+def bake_knows_allow() -> bool:
+    """buildx >= 0.20 checks bake's file-system entitlements and has `--allow`; older ones have neither."""
+    result = subprocess.run(["docker", "buildx", "bake", "--help"], capture_output=True, text=True)
+    return "--allow" in result.stdout
+
+
+def bake_allow_flags(read: Iterable[Path] = (), write: Iterable[Path] = ()) -> list[str]:
+    """`--allow fs.read=...`/`fs.write=...` for a test's own bake, where this buildx asks for them."""
+    if not bake_knows_allow():
+        return []
+    return [f"--allow=fs.read={p}" for p in sorted({str(p) for p in read})] + [
+        f"--allow=fs.write={p}" for p in sorted({str(p) for p in write})
+    ]
