@@ -107,6 +107,17 @@ class Engine:
     def image_exists(self, reference: str) -> bool:
         return self.client.image.exists(reference)
 
+    def image_sizes(self, references: list[str]) -> list[int | None]:
+        """Each image's size in the image store (None when it is not there), in one call."""
+        if not references:
+            return []
+        try:
+            found = {ref: image.size for image in self.client.image.inspect(references)
+                     for ref in image.repo_tags or ()}
+        except DockerException:
+            return [None] * len(references)
+        return [found.get(ref) for ref in references]
+
     def pull(self, reference: str) -> None:
         try:
             self.client.image.pull(reference, quiet=True)
