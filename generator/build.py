@@ -164,7 +164,8 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
 
     stream = stream or sys.stderr
     shown = [*dependencies_of(plan, targets), *targets]
-    board = view.Board([t.name for t in plan.targets if t.name in shown], push=options.push)
+    board = view.Board([t.name for t in plan.targets if t.name in shown], push=options.push,
+                       parents={t.name: t.parent for t in plan.targets})
     live = options.progress in (None, "auto") and stream.isatty()
     display = view.LiveView(board, stream=stream) if live else view.PlainView(
         board, echo=options.progress != "quiet", stream=stream)
@@ -207,7 +208,9 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
         skipped = sorted(set(targets) & set().union(*(descendants[t] for t in failed)) - set(failed))
         board.end_round(ok=False, skipped=skipped)
         if options.progress != "quiet":
-            display.summary(metadata, _sizes(engine, plan, metadata) if options.load else {})
+            # No SIZE column: python-on-whales inspects an image again for each attribute read
+            # (2 CLI calls per image, 2 s for 16), more than the whole warm bake may add.
+            display.summary(metadata, {})
     if error is not None:
         raise BuildFailed(error)
     if failed:
@@ -223,13 +226,6 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _sizes(engine: Engine, plan: Plan, metadata: dict[str, Any]) -> dict[str, int]:
-    """Sizes of the images this bake loaded, by target (one `docker image inspect` for all)."""
-    references = {p.name: p.reference for p in plan.images if p.role == "selected" and p.name in metadata}
-    return {name: size for name, size in zip(references, engine.image_sizes(list(references.values())))
-            if size is not None}
 
 
 def tagged_references(plan: Plan, *, include_base: bool = True) -> list[str]:

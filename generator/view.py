@@ -47,8 +47,12 @@ class Row:
 class Board:
     """Each image's state over the rounds of a bake; `clock` gives the time events are stamped with."""
 
-    def __init__(self, images: Sequence[str], *, push: bool = False, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, images: Sequence[str], *, parents: Mapping[str, str | None] | None = None, push: bool = False,
+                 clock: Callable[[], float] = time.monotonic):
         self.images = list(images)
+        # BuildKit shows a parent's steps under each child that builds it: until its parent is
+        # finished, an image is waiting for it, whatever steps carry its name.
+        self.parents = {k: v for k, v in (parents or {}).items() if v in self.images}
         self.push = push
         self.clock = clock
         self.started = clock()
@@ -92,6 +96,9 @@ class Board:
         if export is not None and (export.done or export.cached):
             self.final[image] = self._finished_row(image, vertices, export)
             return self.final[image]
+        parent = self.parents.get(image)
+        if parent is not None and self.row(parent, now).state not in FINAL:
+            return Row(image, "waiting", f"for {parent}")
         if not vertices:
             return Row(image, "waiting")
         if any(v.canceled for v in vertices if v.is_step) and not any(
@@ -174,14 +181,19 @@ def summary_table(board: Board, metadata: Mapping[str, Any], sizes: Mapping[str,
     from rich.text import Text
 
     table = Table(title=None, box=None, header_style="bold", pad_edge=False)
-    for column, justify in (("IMAGE", "left"), ("RESULT", "left"), ("TIME", "right"), ("SIZE", "right"),
-                            ("DIGEST", "left")):
+    columns = [("IMAGE", "left"), ("RESULT", "left"), ("TIME", "right"), ("SIZE", "right"), ("DIGEST", "left")]
+    if not sizes:
+        del columns[3]
+    for column, justify in columns:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in board.rows():
         state = row.state if row.state in FINAL else "not built"
         style = STYLES.get(state, ("", "yellow"))[1]
-        table.add_row(row.image, Text(row.text if row.state in FINAL else state, style=style),
-                      _seconds(row.seconds), _size(sizes.get(row.image)), digest_of(metadata, row.image))
+        cells: list[Any] = [row.image, Text(row.text if row.state in FINAL else state, style=style), _seconds(row.seconds),
+                 _size(sizes.get(row.image)), digest_of(metadata, row.image)]
+        if not sizes:
+            del cells[3]
+        table.add_row(*cells)
     return table
 
 
