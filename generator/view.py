@@ -189,8 +189,9 @@ def summary_table(board: Board, metadata: Mapping[str, Any], sizes: Mapping[str,
     for row in board.rows():
         state = row.state if row.state in FINAL else "not built"
         style = STYLES.get(state, ("", "yellow"))[1]
-        cells: list[Any] = [row.image, Text(row.text if row.state in FINAL else state, style=style), _seconds(row.seconds),
-                 _size(sizes.get(row.image)), digest_of(metadata, row.image)]
+        result = Text(row.text if row.state in FINAL else state, style=style)
+        cells: list[Any] = [row.image, result, _seconds(row.seconds), _size(sizes.get(row.image)),
+                            digest_of(metadata, row.image)]
         if not sizes:
             del cells[3]
         table.add_row(*cells)
