@@ -164,23 +164,23 @@ def bake_timeline(result: Timed, names: tuple[str, ...], work: dict[str, float])
     steps = work_steps(vertices)
     first = next((t for t, line in result.lines if re.match(r"^#\d+ ", line)), None)
     exports = [v for v in vertices.values() if "exporting to" in v.name]
-    loads = [v for v in vertices.values() if re.search(r"\] load (?:from client|build context|\.dockerignore)", v.name)]
+    loads = [v for v in vertices.values() if re.match(r"load (?:from client|build context|\.dockerignore)", v.name)]
     definitions = next((v for v in vertices.values() if "load local bake definitions" in v.name), None)
     gap = None
-    if definitions is not None and definitions.finished is not None:
-        later = [v.first_seen for v in vertices.values()
-                 if v is not definitions and v.first_seen is not None and v.first_seen >= definitions.finished]
-        gap = round(min(later) - definitions.finished, 2) if later else None
+    if definitions is not None and definitions.finished_at is not None:
+        later = [v.started_at for v in vertices.values()
+                 if v is not definitions and v.started_at is not None and v.started_at >= definitions.finished_at]
+        gap = round(min(later) - definitions.finished_at, 2) if later else None
     out: dict = {
         "startup_s": round(first, 2) if first is not None else None,
         # from bake having read its file to the first build's first line: resolving targets, starting solves
         "bake_start_gap_s": gap,
         "context_loads": len(loads),
-        "last_context_load_s": round(max((v.finished or 0.0) for v in loads), 2) if loads else None,
+        "last_context_load_s": round(max((v.finished_at or 0.0) for v in loads), 2) if loads else None,
         "executed_work_steps": executed_work_count(vertices),
         "exports": len(exports),
-        "export_s_sum": round(sum(v.duration for v in exports), 2),
-        "export_s_max": round(max((v.duration for v in exports), default=0.0), 2),
+        "export_s_sum": round(sum(v.seconds for v in exports), 2),
+        "export_s_max": round(max((v.seconds for v in exports), default=0.0), 2),
         "peak_parallel_work_steps": peak_concurrency(steps.values()),
     }
     ends = [s.end for s in steps.values() if s.end is not None]
@@ -216,11 +216,11 @@ def baseline_details(run: baseline.BaselineRun, previous: dict[str, str] | None)
         executed += executed_work_count(vertices)
         steps = [v for v in vertices.values() if v.is_step and v.executed]
         own = [v for v in steps if baseline.PACKAGE_TARGET not in v.name]
-        export = sum(v.duration for v in vertices.values() if "exporting to" in v.name)
-        step_seconds[build.name] = round(sum(v.duration for v in own), 2)
+        export = sum(v.seconds for v in vertices.values() if "exporting to" in v.name)
+        step_seconds[build.name] = round(sum(v.seconds for v in own), 2)
         per_image[build.name] = {
             "seconds": round(build.seconds, 2),
-            "steps_s": round(sum(v.duration for v in steps), 2),
+            "steps_s": round(sum(v.seconds for v in steps), 2),
             "export_s": round(export, 2),
         }
     changed_artifacts = None

@@ -12,12 +12,13 @@ import re
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
 from generator import catalog
+from generator.progress import Progress, Vertex, parse
 
 docker = DockerClient()
 
@@ -79,79 +80,22 @@ def stream_timed(stream: Iterable[str], start: float, out: list[tuple[float, str
 # BuildKit plain progress
 # --------------------------------------------------------------------------------------
 
-_LINE = re.compile(r"^#(\d+) (.*)$")
-_DONE = re.compile(r"^DONE (\d+(?:\.\d+)?)s")
-_STEP = re.compile(r"^\[[^\]]*?\s\d+/\d+\] |^\[\d+/\d+\] ")
-_TARGET = re.compile(r"^\[([A-Za-z0-9_.-]+)[ \]]")
-_STATUS = re.compile(r"^(?:CACHED|DONE |ERROR|\d+\.\d+ |\.\.\.)")
 WORK_MARK = "RUN set -e;"
 
 
-@dataclass
-class Vertex:
-    id: str
-    name: str = ""
-    labels: set[str] = field(default_factory=set)
-    first_seen: float | None = None
-    finished: float | None = None
-    duration: float = 0.0
-    cached: bool = False
-    done: bool = False
-    error: bool = False
-
-    @property
-    def is_step(self) -> bool:
-        """A Dockerfile instruction (`[target stage 3/7] RUN ...`), not context loading or export."""
-        return bool(_STEP.match(self.name))
-
-    @property
-    def is_work(self) -> bool:
-        """The stand-in's one work step (the RUN that sleeps WORK_SECONDS)."""
-        return WORK_MARK in self.name
-
-    @property
-    def executed(self) -> bool:
-        return self.done and not self.cached
-
-    @property
-    def is_export(self) -> bool:
-        return self.name.endswith("exporting to image") or "exporting to " in self.name
-
-    @property
-    def target(self) -> str | None:
-        m = _TARGET.match(self.name)
-        return m.group(1) if m else None
+def is_work(vertex: Vertex) -> bool:
+    """The stand-in's one work step (the RUN that sleeps WORK_SECONDS)."""
+    return WORK_MARK in vertex.name
 
 
 def parse_progress(lines: Iterable[tuple[float, str]]) -> dict[str, Vertex]:
-    """Vertices of `--progress=plain` output, with when they were first and last reported."""
-    vertices: dict[str, Vertex] = {}
+    """Vertices of `--progress=plain` output (generator.progress), stamped with when each line arrived."""
+    state = Progress()
     for t, raw in lines:
-        m = _LINE.match(raw.rstrip("\n"))
-        if not m:
-            continue
-        vid, rest = m.groups()
-        first = vid not in vertices
-        v = vertices.setdefault(vid, Vertex(vid))
-        if v.first_seen is None:
-            v.first_seen = t
-        if rest.startswith("[") or (first and not _STATUS.match(rest)):
-            # a vertex's first line is its name; bake prefixes it with the target (`[fateflow 2/5] RUN`),
-            # a plain build only Dockerfile steps (`[2/5] RUN`, but `exporting to image`)
-            v.labels.add(rest)
-            if not v.name:
-                v.name = rest
-        elif rest == "CACHED":
-            v.cached = True
-            v.finished = t
-        elif d := _DONE.match(rest):
-            v.done = True
-            v.duration = max(v.duration, float(d.group(1)))
-            v.finished = t
-        elif rest.startswith("ERROR"):
-            v.error = True
-            v.finished = t
-    return vertices
+        event = parse(raw, t)
+        if event is not None:
+            state.apply(event)
+    return state.vertices
 
 
 _FAMILY_IN_RUN = re.compile(r"stand-in ([A-Za-z0-9_./-]+): ")
@@ -190,15 +134,15 @@ def work_steps(vertices: Mapping[str, Vertex]) -> dict[str, WorkStep]:
     """The executed work steps by image."""
     out: dict[str, WorkStep] = {}
     for v in vertices.values():
-        if v.is_work and v.executed:
+        if is_work(v) and v.executed:
             image = work_image(v)
             if image is not None:
-                out[image] = WorkStep(image, v.first_seen, v.finished, v.duration)
+                out[image] = WorkStep(image, v.started_at, v.finished_at, v.seconds)
     return out
 
 
 def executed_work_count(vertices: Mapping[str, Vertex]) -> int:
-    return sum(1 for v in vertices.values() if v.is_work and v.executed)
+    return sum(1 for v in vertices.values() if is_work(v) and v.executed)
 
 
 def peak_concurrency(steps: Iterable[WorkStep]) -> int:

@@ -1,20 +1,21 @@
 """Running builds: bake, push, save and load, on top of the thin Docker layer.
 
-The pure parts (which options become which bake flags, which targets failed according
-to BuildKit's log, what goes in the offline bundle) are functions of their inputs so
+The pure parts (which options become which bake flags, what goes in the offline bundle;
+which targets failed according to BuildKit's log is generator.progress) are functions of their inputs so
 they are tested without an engine; the rest sequences calls into `docker.Engine`.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import os
-import re
 import sys
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from python_on_whales.exceptions import DockerException
 
@@ -71,57 +72,6 @@ def bake_arguments(options: BakeOptions) -> dict[str, Any]:
         "set": overrides,
     }
     return args
-
-
-_VERTEX = re.compile(r"^#(\d+) \[([A-Za-z0-9_.-]+)[ \]]")
-_VERTEX_ERROR = re.compile(r"^#(\d+) ERROR[: ]")
-_SUMMARY = re.compile(r"^ > \[([A-Za-z0-9_.-]+)[ \]]")
-_TARGET_ERROR = re.compile(r'^ERROR: target "?([A-Za-z0-9_.-]+)"?:')
-# A daemon that dies mid-bake fails every running step; that is not the targets' doing.
-_ENGINE_LOST = re.compile(
-    r"Cannot connect to the Docker daemon|error reading from server: EOF|rpc error: code = Unavailable"
-)
-# When BuildKit cancels the steps running beside a failed one, the containerd snapshotter
-# can keep a cache record whose snapshot is gone; every later use of it fails like this.
-# That is the engine's fault, not the target's: it is retried, at last without cache.
-_BROKEN_CACHE = re.compile(r"failed to commit .* during finalize|failed to stat active key|snapshot \S+ does not exist")
-
-
-class FailureTracker:
-    """Reads BuildKit's plain progress and tells which targets failed, and which hit a broken cache.
-
-    bake prefixes each step with its target (`#12 [fateflow 2/5] RUN ...`); the step's
-    error line (`#12 ERROR: ...`), the error summary (` > [fateflow 2/5] RUN ...:`) or
-    bake's own `ERROR: target "x": ...` names it.
-    """
-
-    def __init__(self, known: Iterable[str]):
-        self.known = set(known)
-        self.vertex_target: dict[str, str] = {}
-        self.failed: list[str] = []
-        self.broken: list[str] = []
-        self.engine_lost: str | None = None
-
-    def feed(self, line: str) -> None:
-        line = line.rstrip("\n")
-        if self.engine_lost is None and _ENGINE_LOST.search(line):
-            self.engine_lost = line.strip()
-        if m := _VERTEX.match(line):
-            if m.group(2) in self.known:
-                self.vertex_target.setdefault(m.group(1), m.group(2))
-        if m := _VERTEX_ERROR.match(line):
-            target = self.vertex_target.get(m.group(1))
-        elif m := (_SUMMARY.match(line) or _TARGET_ERROR.match(line)):
-            target = m.group(1) if m.group(1) in self.known else None
-        else:
-            return
-        if target is None:
-            return
-        if _BROKEN_CACHE.search(line) or (target in self.broken and not _VERTEX_ERROR.match(line)):
-            if target not in self.broken:
-                self.broken.append(target)
-        elif target not in self.failed:
-            self.failed.append(target)
 
 
 @dataclass(frozen=True)
@@ -190,12 +140,14 @@ def preflight(engine: Engine, plan: Plan, options: BakeOptions, out: Callable[[s
 
 def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
              out: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
-             log: Callable[[str], None] | None = None) -> dict[str, Any] | None:
+             stream: IO[str] | None = None) -> dict[str, Any] | None:
     """Check the machine, bake `bake_file` (rendered by the caller). Returns bake's resolved definition for --print.
 
     When a target fails, BuildKit cancels the targets still running beside it; they are
     baked again (their finished steps come from cache) so one broken image does not cost
-    the others, and the failed ones are named at the end.
+    the others, and the failed ones are named at the end (progress.judge and decide).
+    On a terminal the progress is a live line per image (view.LiveView), else BuildKit's
+    plain log; both end with a summary table.
     """
     targets = resolve_targets(plan, request.targets)
     variables = bake_variables(plan.config)
@@ -208,49 +160,72 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
         except DockerException as exc:
             raise BuildFailed(f"bake --print failed: {(exc.stderr or '').strip()}") from None
     preflight(engine, plan, options, out)
-    if log is None:
-        log = (lambda line: None) if options.progress == "quiet" else _echo
-    failed: list[str] = []
-    remaining = targets
-    broken_retries = 0
-    while remaining:
-        names, kwargs = bake_call(plan, remaining, options)
-        tracker = FailureTracker(t.name for t in plan.targets)
-        try:
-            for line in engine.bake_stream(bake_file, names, variables, progress="plain", **kwargs):
-                log(line)
-                tracker.feed(line)
-            break
-        except DockerException as exc:
-            if tracker.engine_lost:
-                # Steps cut off by a dying daemon say nothing about their targets.
-                raise BuildFailed(f"the Docker engine went away during the bake: {tracker.engine_lost}") from None
-            if tracker.failed:
-                failed += [t for t in tracker.failed if t not in failed]
-                blocked = set(failed) | descendants_of(plan, failed)
-                remaining = tuple(t for t in remaining if t not in blocked)
-                if remaining:
-                    out(f"fate-builder: {', '.join(tracker.failed)} failed; "
-                        f"finishing the targets that do not depend on it: {', '.join(remaining)}")
-            elif tracker.broken and broken_retries < 2:
-                broken_retries += 1
-                if broken_retries == 2:
-                    options = replace(options, no_cache=True)
-                out(f"fate-builder: BuildKit's cache entry for {', '.join(tracker.broken)} is broken "
-                    f"(snapshot missing); baking again{' without cache' if options.no_cache else ''}")
-            else:
-                raise BuildFailed(f"bake failed (exit status {exc.return_code}); see BuildKit's errors above") \
-                    from None
+    from . import progress, view
+
+    stream = stream or sys.stderr
+    shown = [*dependencies_of(plan, targets), *targets]
+    board = view.Board([t.name for t in plan.targets if t.name in shown], push=options.push,
+                       parents={t.name: t.parent for t in plan.targets})
+    live = options.progress in (None, "auto") and stream.isatty()
+    display = view.LiveView(board, stream=stream) if live else view.PlainView(
+        board, echo=options.progress != "quiet", stream=stream)
+    descendants = {t.name: frozenset(descendants_of(plan, [t.name])) for t in plan.targets}
+    known = [t.name for t in plan.targets]
+    metadata: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="fate-builder-") as scratch:
+        metadata_file = Path(options.metadata_file or Path(scratch, "metadata.json"))
+        round_options = replace(options, metadata_file=str(metadata_file))
+        failed: tuple[str, ...] = ()
+        remaining = targets
+        broken_retries = 0
+        error: str | None = None
+        with display:
+            while remaining:
+                names, kwargs = bake_call(plan, remaining, round_options)
+                rounds = board.new_round()
+                try:
+                    for line in engine.bake_stream(bake_file, names, variables, progress="plain", **kwargs):
+                        display.line(line)
+                    board.end_round(ok=True)
+                    metadata.update(_read_metadata(metadata_file))
+                    break
+                except DockerException as exc:
+                    metadata.update(_read_metadata(metadata_file))
+                    decision = progress.decide(progress.judge(rounds.events, known), remaining=remaining,
+                                               failed=failed, descendants=descendants,
+                                               broken_retries=broken_retries, no_cache=round_options.no_cache)
+                    board.end_round(ok=False, failed=[t for t in decision.failed if t not in failed])
+                    failed, remaining, broken_retries = decision.failed, decision.remaining, decision.broken_retries
+                    round_options = replace(round_options, no_cache=decision.no_cache)
+                    if decision.message:
+                        display.say(f"fate-builder: {decision.message}")
+                    if decision.action == "engine-lost":
+                        error = decision.message
+                        break
+                    if decision.action == "give-up" and decision.failed == failed:  # nothing new to blame
+                        error = f"bake failed (exit status {exc.return_code}); see BuildKit's errors above"
+                        break
+        skipped = sorted(set(targets) & set().union(*(descendants[t] for t in failed)) - set(failed))
+        board.end_round(ok=False, skipped=skipped)
+        if options.progress != "quiet":
+            # No SIZE column: python-on-whales inspects an image again for each attribute read
+            # (2 CLI calls per image, 2 s for 16), more than the whole warm bake may add.
+            display.summary(metadata, {})
+    if error is not None:
+        raise BuildFailed(error)
     if failed:
-        skipped = sorted(set(targets) & descendants_of(plan, failed) - set(failed))
         tail = f" (not built, their parent failed: {', '.join(skipped)})" if skipped else ""
         raise BuildFailed(f"bake failed: target(s) {', '.join(failed)} failed{tail}")
     return None
 
 
-def _echo(line: str) -> None:
-    sys.stderr.write(line)
-    sys.stderr.flush()
+def _read_metadata(path: Path) -> dict[str, Any]:
+    """bake's metadata file (image digests per target); {} when this round wrote none."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def tagged_references(plan: Plan, *, include_base: bool = True) -> list[str]:

@@ -66,13 +66,16 @@ class Engine:
         cli = shutil.which("docker")
         if cli is None:
             return EngineFacts(None, None, "no docker CLI on PATH", None, None, None, (), None, False)
-        with ThreadPoolExecutor(max_workers=3) as pool:
+        # buildx's version comes with `docker info` (its client plugins): two round trips, not three.
+        with ThreadPoolExecutor(max_workers=2) as pool:
             info_asked = pool.submit(self._attempt, self.client.info)
-            version_asked = pool.submit(self._attempt, self.client.buildx.version)
             builder_asked = pool.submit(self._attempt, lambda: self.client.buildx.inspect(builder))
         info, server_error = info_asked.result()
-        buildx_version, _ = version_asked.result()
         inspected, builder_error = builder_asked.result()
+        plugins = (info.client_info.plugins or []) if info is not None and info.client_info else []
+        buildx_version = next((p.version for p in plugins if p.name == "buildx" and p.version), None)
+        if buildx_version is None and info is not None:
+            buildx_version, _ = self._attempt(self.client.buildx.version)
         containerd = info is not None and any(
             len(row) == 2 and row[0] == "driver-type" and "containerd.snapshotter" in row[1]
             for row in (info.driver_status or [])

@@ -35,6 +35,8 @@ from pathlib import Path
 import pytest
 
 from generator import catalog
+from generator.progress import Vertex
+from generator.progress import read as read_progress
 from testsupport import (
     busybox_dir,
     docker_info,
@@ -207,55 +209,14 @@ def archive_refs(path: Path) -> set[str]:
 # --------------------------------------------------------------------------------------
 
 
-@dataclass
-class Step:
-    id: str
-    names: set[str] = field(default_factory=set)
-    cached: bool = False
-    done: bool = False
-    error: bool = False
+def parse_progress(text: str) -> dict[str, Vertex]:
+    """BuildKit's vertices in a plain progress log, by id (generator.progress reads it)."""
+    return read_progress(text).vertices
 
 
-_PLAIN_LINE = re.compile(r"^#(\d+) (.*)$")
-
-
-def parse_progress(text: str) -> dict[str, Step]:
-    """BuildKit vertices from `--progress=plain` or `--progress=rawjson` output, by id/digest."""
-    steps: dict[str, Step] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                doc = json.loads(line)
-            except ValueError:
-                continue
-            for vertex in doc.get("vertexes") or []:
-                step = steps.setdefault(vertex["digest"], Step(vertex["digest"]))
-                if vertex.get("name"):
-                    step.names.add(vertex["name"])
-                step.cached |= bool(vertex.get("cached"))
-                step.done |= bool(vertex.get("completed"))
-                step.error |= bool(vertex.get("error"))
-            continue
-        match = _PLAIN_LINE.match(line)
-        if not match:
-            continue
-        vid, rest = match.groups()
-        step = steps.setdefault(vid, Step(vid))
-        if rest.startswith("["):
-            step.names.add(rest)
-        elif rest == "CACHED":
-            step.cached = True
-        elif rest.startswith("DONE"):
-            step.done = True
-        elif rest.startswith("ERROR"):
-            step.error = True
-    return steps
-
-
-def run_steps(steps: Mapping[str, Step]) -> list[Step]:
+def run_steps(steps: Mapping[str, Vertex]) -> list[Vertex]:
     """The Dockerfile RUN steps among the vertices."""
-    return [s for s in steps.values() if any(re.search(r"\] RUN ", n) or n.startswith("RUN ") for n in s.names)]
+    return [s for s in steps.values() if s.is_step and any(label.name.startswith("RUN ") for label in s.labels)]
 
 
 # --------------------------------------------------------------------------------------

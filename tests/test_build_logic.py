@@ -1,11 +1,11 @@
-"""The pure side of building: option mapping, target expansion, failure attribution, preflight verdicts."""
+"""The pure side of building: option mapping, target expansion, preflight verdicts (failures: test_progress)."""
 
 from __future__ import annotations
 
 import pytest
 
 from generator import doctor
-from generator.build import FailureTracker, bake_arguments, bake_call, resolve_targets
+from generator.build import bake_arguments, bake_call, resolve_targets
 from generator.config import BakeOptions, parse_docker_options
 from generator.docker import EngineFacts
 from generator.errors import ConfigError
@@ -73,40 +73,6 @@ def test_load_is_applied_to_the_asked_targets_only():
                              "fateflow-nn.output": "type=docker"}
 
 
-PLAIN_LOG = """\
-#9 [fateflow internal] load build definition from Dockerfile
-#12 [fateflow 2/3] COPY --from=fate-python requirements.txt /x
-#12 DONE 0.1s
-#13 [client stage-0 2/2] RUN false
-#14 [fate-test 2/2] RUN sleep 8
-#13 ERROR: process "/bin/sh -c false" did not complete successfully: exit code: 1
-#14 CANCELED
-------
- > [client stage-0 2/2] RUN false:
-------
-ERROR: failed to solve: process "/bin/sh -c false" did not complete successfully: exit code: 1
-"""
-
-
-def test_failure_tracker_names_the_target_whose_step_failed_not_the_canceled_ones():
-    tracker = FailureTracker(["fateflow", "client", "fate-test"])
-    for line in PLAIN_LOG.splitlines(keepends=True):
-        tracker.feed(line)
-    assert tracker.failed == ["client"]
-
-
-@pytest.mark.parametrize("line, target", [
-    (' > [nginx 3/4] RUN make:', "nginx"),
-    ('ERROR: target "eggroll": failed to solve: x', "eggroll"),
-    ("ERROR: failed to solve: x", None),
-    (" > [internal] load metadata for docker.io/library/centos:centos7:", None),
-])
-def test_failure_tracker_reads_error_summaries(line, target):
-    tracker = FailureTracker(["nginx", "eggroll"])
-    tracker.feed(line)
-    assert tracker.failed == ([target] if target else [])
-
-
 def test_doctor_passes_on_a_capable_engine():
     checks = doctor.engine_checks(GOOD_FACTS, plan_of(**{**ALL_OFF, "Build_Basic": "1", "Platform": "amd64,arm64"}))
     assert doctor.failed(checks) == []
@@ -165,36 +131,3 @@ def test_source_checks_find_a_fate_checkout_and_the_dockerfiles(tmp_path, fate_d
     bad = doctor.failed(doctor.source_checks(plan))
     assert [c.name for c in bad] == ["FATE_DIR", "Dockerfiles"]
     assert "no fateboard/" in bad[0].detail and "eggroll/Dockerfile" in bad[1].detail
-
-
-BROKEN_CACHE_LOG = """\
-#20 [eggroll 2/3] COPY --from=eggroll-src . /x
-#20 ERROR: failed to commit abc during finalize: failed to stat active key during commit: \
-snapshot k8s.io/1/abc does not exist: not found
-------
- > [eggroll 2/3] COPY --from=eggroll-src . /x:
-------
-ERROR: failed to solve: failed to compute cache key
-"""
-
-
-def test_a_broken_cache_entry_is_not_blamed_on_the_target():
-    tracker = FailureTracker(["eggroll"])
-    for line in BROKEN_CACHE_LOG.splitlines():
-        tracker.feed(line)
-    assert tracker.failed == [] and tracker.broken == ["eggroll"]
-
-
-def test_a_push_failure_is_the_target_failing():
-    tracker = FailureTracker(["c"])
-    tracker.feed("#12 [c] exporting to image")
-    tracker.feed("#12 ERROR: failed to push 127.0.0.1:5000/c:1: connection refused")
-    assert tracker.failed == ["c"] and tracker.broken == []
-
-
-def test_a_daemon_that_goes_away_is_reported_as_such_not_as_failed_targets():
-    tracker = FailureTracker(["fateflow"])
-    tracker.feed("#7 [fateflow 2/3] RUN make")
-    tracker.feed("#7 ERROR: rpc error: code = Unavailable desc = error reading from server: EOF")
-    tracker.feed("ERROR: Cannot connect to the Docker daemon at unix:///var/run/docker.sock.")
-    assert tracker.engine_lost is not None and "Unavailable" in tracker.engine_lost

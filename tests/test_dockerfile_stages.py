@@ -17,7 +17,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.progress import read as read_progress
 from testsupport import bake_allow_flags, write_fate_checkout
 
 from .test_dockerfiles import DOCKER, FATE_REQUIREMENTS, render_bake
@@ -279,18 +279,12 @@ def bake(
 
 def transferred_bytes(log: str, context: str) -> list[float]:
     """Sizes BuildKit reported sending for a named context, in bytes."""
-    units = {"B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9}
-    sizes = []
-    for m in re.finditer(rf"transferring {re.escape(context)}: ([\d.]+)(B|kB|KB|MB|GB)", log):
-        sizes.append(float(m.group(1)) * units[m.group(2)])
-    return sizes
+    return read_progress(log).transferred(context)
 
 
 def step_cached(log: str, instruction: str) -> list[bool]:
-    """For every vertex whose name contains `instruction`: was it answered from the cache?"""
-    names = dict(re.findall(r"^#(\d+) \[[^\]]*\] (.*)$", log, re.MULTILINE))
-    cached = set(re.findall(r"^#(\d+) CACHED$", log, re.MULTILINE))
-    return [vid in cached for vid, name in names.items() if instruction in name]
+    """For every step whose name contains `instruction`: was it answered from the cache?"""
+    return [v.cached for v in read_progress(log).steps(instruction)]
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,100 @@
+"""fate-builder's own cost on a warm bake: `fate-builder bake --load` against plain `docker buildx bake --load`.
+
+    flock -o /tmp/fb-engine.lock .venv/bin/python -m benchmarks.overhead [--runs 5]
+
+One workspace with the stand-in tree and fate-builder's default selection (16 images, no
+work), built once to warm the cache and the image store. Then, alternating, `runs` times
+each: fate-builder as users run it (`fate-builder -D ... bake --load --progress plain
+--output F`: CLI, configuration, render, preflight, bake, summary), and plain
+`docker buildx bake --load --progress plain -f F <the same targets>` with the same
+variables in its environment: the same rendered file and the same BuildKit work, so the
+difference is what fate-builder adds. Both run from the workspace (buildx >= 0.20 reads
+contexts under the working directory without `--allow`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from testsupport import scrubbed_environ
+
+from . import workload
+
+PREFIX = "benchoverhead"
+TAG = "warm"
+
+
+def _timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return seconds
+
+
+def measure(runs: int = 5, work_root: Path | None = None) -> dict:
+    """Seconds of each command (alternating, after one warm-up build) and the ratio of the medians."""
+    from generator.build import resolve_targets
+    from generator.config import load_config
+    from generator.plan import build_plan
+    from generator.render import bake_variables
+
+    temporary = work_root is None
+    root = Path(tempfile.mkdtemp(prefix="fate-builder-overhead-")) if work_root is None else work_root
+    session = secrets.token_hex(3)
+    ws = workload.Workspace.create(root / "ws", f"overhead-{session}")
+    prefix = f"{PREFIX}/{session}"
+    settings = {"FATE_DIR": str(ws.fate_dir), "PREFIX": prefix, "TAG": TAG}
+    bake_file = ws.root / "docker-bake.hcl"
+    from .bench import fate_builder_bin
+
+    fb = [fate_builder_bin(), "--docker-dir", str(ws.docker_dir)]
+    for name, value in settings.items():
+        fb += ["-D", f"{name}={value}"]
+    fb += ["bake", "--load", "--progress", "plain", "--output", str(bake_file)]
+    env = scrubbed_environ()
+    config = load_config(env_file=None, environ={}, overrides={**settings, "DOCKER_DIR": str(ws.docker_dir)})
+    plan = build_plan(config)
+    names = resolve_targets(plan, ())
+    plain = ["docker", "buildx", "bake", "--load", "--progress", "plain", "-f", str(bake_file), *names]
+    plain_env = {**env, **bake_variables(config)}
+    refs = [p.reference for p in plan.images if p.role == "selected"]
+    times: dict[str, list[float]] = {"fate_builder": [], "plain_bake": []}
+    try:
+        _timed(fb, ws.root, env)  # cold: builds and loads everything
+        _timed(plain, ws.root, plain_env)  # both warm-ups: page cache, .pyc files, BuildKit's caches
+        _timed(fb, ws.root, env)
+        for index in range(runs):
+            order = (("fate_builder", fb, env), ("plain_bake", plain, plain_env))
+            for key, argv, e in order if index % 2 == 0 else tuple(reversed(order)):
+                times[key].append(round(_timed(argv, ws.root, e), 3))
+    finally:
+        subprocess.run(["docker", "image", "rm", "-f", *refs], capture_output=True, check=False)
+        if temporary:
+            shutil.rmtree(root, ignore_errors=True)
+    medians = {k: round(statistics.median(v), 3) for k, v in times.items()}
+    return {"images": len(names), "runs": runs, "seconds": times, "median_s": medians,
+            "ratio": round(medians["fate_builder"] / medians["plain_bake"], 3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.runs), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
