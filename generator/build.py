@@ -14,13 +14,11 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from python_on_whales.exceptions import DockerException
-
-from . import catalog, doctor
+from . import catalog, doctor, entitlements
 from .config import BakeOptions
-from .docker import Engine
+from .docker import Engine, EngineError, EngineFacts, version_tuple
 from .errors import ConfigError, FateBuilderError
 from .plan import Plan
 from .render import bake_variables
@@ -178,14 +176,16 @@ def bake_call(plan: Plan, targets: tuple[str, ...], options: BakeOptions) -> tup
     return [*targets, *dependencies], kwargs
 
 
-def preflight(engine: Engine, plan: Plan, options: BakeOptions, out: Callable[[str], None]) -> None:
-    checks = doctor.all_checks(engine.facts(options.builder), plan, options, sources_if_engine_fails=False)
+def preflight(engine: Engine, plan: Plan, options: BakeOptions, out: Callable[[str], None]) -> EngineFacts:
+    facts = engine.facts(options.builder)
+    checks = doctor.all_checks(facts, plan, options, sources_if_engine_fails=False)
     bad = doctor.failed(checks)
     if bad:
         for check in bad:
             for line in check.lines():
                 out(line)
         raise PreflightFailed(f"{len(bad)} preflight check(s) failed; fix them or run `fate-builder doctor`")
+    return facts
 
 
 def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
@@ -201,13 +201,11 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
     variables = bake_variables(plan.config)
     options = request.options
     if request.print_only:
+        # --print resolves the file only; bake checks entitlements when it builds.
         names, kwargs = bake_call(plan, targets, options)
-        try:
-            return cast(dict[str, Any], engine.client.buildx.bake(targets=names, files=[str(bake_file)],
-                                                                  variables=variables, print=True, **kwargs))
-        except DockerException as exc:
-            raise BuildFailed(f"bake --print failed: {(exc.stderr or '').strip()}") from None
-    preflight(engine, plan, options, out)
+        return engine.bake_print(bake_file, names, variables, **kwargs)
+    buildx = version_tuple(preflight(engine, plan, options, out).buildx_version)
+    cwd = os.getcwd()
     if log is None:
         log = (lambda line: None) if options.progress == "quiet" else _echo
     failed: list[str] = []
@@ -215,13 +213,19 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
     broken_retries = 0
     while remaining:
         names, kwargs = bake_call(plan, remaining, options)
+        access = entitlements.bake_access(plan.config, names, options.set)
+        for folder in access.writes:
+            # Before bake: its entitlement check takes a folder that does not exist yet for its
+            # nearest existing parent, which a grant of the folder itself does not cover.
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        allow = entitlements.grants(access, cwd, buildx)
         tracker = FailureTracker(t.name for t in plan.targets)
         try:
-            for line in engine.bake_stream(bake_file, names, variables, progress="plain", **kwargs):
+            for line in engine.bake_stream(bake_file, names, variables, progress="plain", allow=allow, **kwargs):
                 log(line)
                 tracker.feed(line)
             break
-        except DockerException as exc:
+        except EngineError as exc:
             if tracker.engine_lost:
                 # Steps cut off by a dying daemon say nothing about their targets.
                 raise BuildFailed(f"the Docker engine went away during the bake: {tracker.engine_lost}") from None
@@ -239,8 +243,7 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
                 out(f"fate-builder: BuildKit's cache entry for {', '.join(tracker.broken)} is broken "
                     f"(snapshot missing); baking again{' without cache' if options.no_cache else ''}")
             else:
-                raise BuildFailed(f"bake failed (exit status {exc.return_code}); see BuildKit's errors above") \
-                    from None
+                raise BuildFailed(f"{exc} (exit status {exc.return_code}); see bake's output above") from None
     if failed:
         skipped = sorted(set(targets) & descendants_of(plan, failed) - set(failed))
         tail = f" (not built, their parent failed: {', '.join(skipped)})" if skipped else ""
