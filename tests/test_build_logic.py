@@ -254,3 +254,21 @@ def test_no_docker_cli_is_an_engine_error_not_a_python_on_whales_exception(tmp_p
                  lambda: engine.bake_print(tmp_path, ["a"], {})):
         with pytest.raises(EngineError, match="no docker CLI on PATH"):
             call()
+
+
+# Docker 28.5: beside a broken cache entry, another target's export is cut off.
+BROKEN_EXPORT_LOG = """\
+#60 [base-image] exporting to image
+#60 exporting layers done
+#60 ERROR: error writing config blob: failed commit on ref "sha256:9c39cd53": commit failed: EOF
+------
+ > [base-image] exporting to image:
+------
+"""
+
+
+def test_an_export_cut_off_in_the_content_store_is_not_blamed_on_the_target():
+    tracker = FailureTracker(["base-image"])
+    for line in BROKEN_EXPORT_LOG.splitlines():
+        tracker.feed(line)
+    assert tracker.failed == [] and tracker.broken == ["base-image"]
