@@ -15,13 +15,11 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
-from python_on_whales.exceptions import DockerException
-
-from . import catalog, doctor
+from . import catalog, doctor, entitlements
 from .config import BakeOptions
-from .docker import Engine
+from .docker import Engine, EngineError, EngineFacts, version_tuple
 from .errors import ConfigError, FateBuilderError
 from .plan import Plan
 from .render import bake_variables
@@ -128,14 +126,16 @@ def bake_call(plan: Plan, targets: tuple[str, ...], options: BakeOptions) -> tup
     return [*targets, *dependencies], kwargs
 
 
-def preflight(engine: Engine, plan: Plan, options: BakeOptions, out: Callable[[str], None]) -> None:
-    checks = doctor.all_checks(engine.facts(options.builder), plan, options, sources_if_engine_fails=False)
+def preflight(engine: Engine, plan: Plan, options: BakeOptions, out: Callable[[str], None]) -> EngineFacts:
+    facts = engine.facts(options.builder)
+    checks = doctor.all_checks(facts, plan, options, sources_if_engine_fails=False)
     bad = doctor.failed(checks)
     if bad:
         for check in bad:
             for line in check.lines():
                 out(line)
         raise PreflightFailed(f"{len(bad)} preflight check(s) failed; fix them or run `fate-builder doctor`")
+    return facts
 
 
 def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
@@ -153,13 +153,11 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
     variables = bake_variables(plan.config)
     options = request.options
     if request.print_only:
+        # --print resolves the file only; bake checks entitlements when it builds.
         names, kwargs = bake_call(plan, targets, options)
-        try:
-            return cast(dict[str, Any], engine.client.buildx.bake(targets=names, files=[str(bake_file)],
-                                                                  variables=variables, print=True, **kwargs))
-        except DockerException as exc:
-            raise BuildFailed(f"bake --print failed: {(exc.stderr or '').strip()}") from None
-    preflight(engine, plan, options, out)
+        return engine.bake_print(bake_file, names, variables, **kwargs)
+    buildx = version_tuple(preflight(engine, plan, options, out).buildx_version)
+    cwd = os.getcwd()
     from . import progress, view
 
     stream = stream or sys.stderr
@@ -182,14 +180,21 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
         with display:
             while remaining:
                 names, kwargs = bake_call(plan, remaining, round_options)
+                access = entitlements.bake_access(plan.config, names, options.set)
+                for folder in access.writes:
+                    # Before bake: its entitlement check takes a folder that does not exist yet for
+                    # its nearest existing parent, which a grant of the folder itself does not cover.
+                    Path(folder).mkdir(parents=True, exist_ok=True)
+                allow = entitlements.grants(access, cwd, buildx)
                 rounds = board.new_round()
                 try:
-                    for line in engine.bake_stream(bake_file, names, variables, progress="plain", **kwargs):
+                    for line in engine.bake_stream(bake_file, names, variables, progress="plain", allow=allow,
+                                                   **kwargs):
                         display.line(line)
                     board.end_round(ok=True)
                     metadata.update(_read_metadata(metadata_file))
                     break
-                except DockerException as exc:
+                except EngineError as exc:
                     metadata.update(_read_metadata(metadata_file))
                     decision = progress.decide(progress.judge(rounds.events, known), remaining=remaining,
                                                failed=failed, descendants=descendants,
@@ -203,7 +208,7 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
                         error = decision.message
                         break
                     if decision.action == "give-up" and decision.failed == failed:  # nothing new to blame
-                        error = f"bake failed (exit status {exc.return_code}); see BuildKit's errors above"
+                        error = f"{exc} (exit status {exc.return_code}); see bake's output above"
                         break
         skipped = sorted(set(targets) & set().union(*(descendants[t] for t in failed)) - set(failed))
         board.end_round(ok=False, skipped=skipped)

@@ -275,7 +275,9 @@ def _interpolate(
             scope["version"] = version
         scope.update(resolved)
 
-        def expand(match: re.Match[str], key: str = key, value: str = value, scope: dict[str, str] = scope) -> str:
+        text: str = value  # mypy before 2.0 does not carry the narrowing into a default argument
+
+        def expand(match: re.Match[str], key: str = key, value: str = text, scope: dict[str, str] = scope) -> str:
             name, default = match.group("name"), match.group("default")
             if name == "version" and name not in scope and default is None:
                 raise ConfigError(

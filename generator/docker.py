@@ -2,35 +2,64 @@
 
 Every call to the docker CLI in the project goes through here, as argument lists built
 by python-on-whales (never a shell string), so the rest of the package stays pure and
-testable without an engine.
+testable without an engine. Every failure leaves here as an `EngineError`: one line
+for the user, whatever python-on-whales raised.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from python_on_whales import DockerClient
+from python_on_whales.client_config import ClientNotFoundError
 from python_on_whales.exceptions import DockerException
+from python_on_whales.utils import format_mapping_for_cli, run, stream_stdout_and_stderr
 
 from .errors import FateBuilderError
 
 T = TypeVar("T")
 
+# What python-on-whales raises: the CLI failed, there is no CLI, or its output did not
+# parse (pydantic's ValidationError is a ValueError).
+_FAILURES = (DockerException, ClientNotFoundError, ValueError)
+_NO_DAEMON = re.compile(r"Cannot connect to the Docker daemon|Is the docker daemon running|error during connect")
+_DAEMON_FIX = ("start the Docker daemon (`systemctl start docker`), or point DOCKER_HOST / `docker context use` at a "
+               "running one; `fate-builder doctor` checks the engine")
+
 
 class EngineError(FateBuilderError):
     """The engine refused or failed; the message says what to do."""
 
+    def __init__(self, message: str, return_code: int | None = None):
+        super().__init__(message)
+        self.return_code = return_code
 
-def _message(exc: DockerException) -> str:
-    text = (exc.stderr or exc.stdout or "").strip()
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else f"exit status {exc.return_code}"
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, ClientNotFoundError):
+        return "no docker CLI on PATH (install Docker: Debian `apt-get install docker.io docker-buildx`)"
+    if isinstance(exc, DockerException):
+        text = (exc.stderr or exc.stdout or "").strip()
+    else:
+        text = str(exc).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return f"exit status {getattr(exc, 'return_code', '?')}"
+    return lines[-1]
+
+
+def _failure(action: str, exc: BaseException) -> EngineError:
+    message = _message(exc)
+    if _NO_DAEMON.search(message):
+        message += f"; {_DAEMON_FIX}"
+    return EngineError(f"{action}: {message}", getattr(exc, "return_code", None))
 
 
 @dataclass(frozen=True)
@@ -48,7 +77,8 @@ class EngineFacts:
     containerd_store: bool
 
 
-def _version_tuple(text: str | None) -> tuple[int, ...] | None:
+def version_tuple(text: str | None) -> tuple[int, ...] | None:
+    """(major, minor, patch) of the first version in `text` (`github.com/docker/buildx 0.29.1+ds1 ...`)."""
     match = re.search(r"v?(\d+)\.(\d+)(?:\.(\d+))?", text or "")
     if not match:
         return None
@@ -94,48 +124,88 @@ class Engine:
     def _attempt(call: Callable[[], T]) -> tuple[T | None, str | None]:
         try:
             return call(), None
-        except DockerException as exc:
+        except _FAILURES as exc:
             return None, _message(exc)
 
     # --- bake ------------------------------------------------------------------------
+    # python-on-whales' `buildx.bake` has no `--allow`: the command is built here on the
+    # client's own prefix (its --host, --context, --config) and run by python-on-whales'
+    # helpers, as its bake would.
 
-    def bake_stream(self, bake_file: Path, targets: list[str], variables: dict[str, str],
+    def _bake_command(self, bake_file: Path, targets: Iterable[str], *, print: bool = False,
+                      progress: str | None = None, cache: bool = True, pull: bool = False, push: bool = False,
+                      builder: str | None = None, metadata_file: str | None = None,
+                      set: Mapping[str, str] | None = None, allow: Iterable[str] = ()) -> list[Any]:
+        command = self.client.client_config.docker_cmd + ["buildx", "bake"]
+        command.add_flag("--no-cache", not cache)
+        command.add_simple_arg("--builder", builder)
+        command.add_flag("--pull", pull)
+        command.add_flag("--push", push)
+        command.add_flag("--print", print)
+        command.add_simple_arg("--progress", progress)
+        command.add_simple_arg("--file", str(bake_file))
+        command.add_args_iterable("--set", format_mapping_for_cli(dict(set or {})))
+        command.add_simple_arg("--metadata-file", metadata_file)
+        command.add_args_iterable("--allow", allow)
+        return [*command, *targets]
+
+    def bake_print(self, bake_file: Path, targets: list[str], variables: Mapping[str, str],
+                   **options: Any) -> dict[str, Any]:
+        """bake's resolved definition (`--print`): needs buildx, not the daemon."""
+        try:
+            command = self._bake_command(bake_file, targets, print=True, **options)
+            return cast(dict[str, Any], json.loads(run(command, return_stderr=False, env=dict(variables))))
+        except _FAILURES as exc:
+            raise _failure("bake --print failed", exc) from None
+
+    def bake_stream(self, bake_file: Path, targets: list[str], variables: Mapping[str, str],
                     **options: Any) -> Iterator[str]:
-        """Run bake and yield BuildKit's progress as it comes (plain text lines)."""
-        return cast(Iterator[str], self.client.buildx.bake(targets=targets, files=[str(bake_file)],
-                                                          variables=variables, stream_logs=True, **options))
+        """Run bake and yield its output (BuildKit's progress, stdout and stderr) line by line as it comes.
+
+        A failed bake raises EngineError with bake's exit status, after its last line.
+        """
+        try:
+            command = self._bake_command(bake_file, targets, **options)
+            for _, line in stream_stdout_and_stderr(command, env=dict(variables)):
+                yield line.decode(errors="replace")
+        except _FAILURES as exc:
+            raise _failure("bake failed", exc) from None
 
     # --- images ----------------------------------------------------------------------
 
     def image_exists(self, reference: str) -> bool:
-        return self.client.image.exists(reference)
+        try:
+            return self.client.image.exists(reference)
+        except _FAILURES as exc:
+            raise _failure(f"cannot look up {reference}", exc) from None
 
     def pull(self, reference: str) -> None:
         try:
             self.client.image.pull(reference, quiet=True)
-        except DockerException as exc:
-            raise EngineError(f"cannot pull {reference}: {_message(exc)}") from None
+        except _FAILURES as exc:
+            raise _failure(f"cannot pull {reference}", exc) from None
 
     def push(self, reference: str) -> None:
         try:
             self.client.image.push(reference, quiet=True)
-        except DockerException as exc:
-            raise EngineError(f"cannot push {reference}: {_message(exc)}") from None
+        except _FAILURES as exc:
+            raise _failure(f"cannot push {reference}", exc) from None
 
     def save(self, references: Iterable[str]) -> Iterator[bytes]:
         """The `docker save` tar of the images, as a stream of chunks."""
         try:
             yield from self.client.image.save(list(references)) or ()
-        except DockerException as exc:
-            raise EngineError(f"docker save failed: {_message(exc)}") from None
+        except _FAILURES as exc:
+            raise _failure("docker save failed", exc) from None
 
     def load(self, archive: Path) -> list[str]:
         try:
-            return self.client.image.load(str(archive))
-        except DockerException as exc:
-            raise EngineError(f"cannot load {archive}: {_message(exc)}") from None
+            # quiet: python-on-whales would print every line, stderr too, on our stdout.
+            return self.client.image.load(str(archive), quiet=True)
+        except _FAILURES as exc:
+            raise _failure(f"cannot load {archive}", exc) from None
 
 
 def version_at_least(text: str | None, minimum: tuple[int, ...]) -> bool:
-    found = _version_tuple(text)
+    found = version_tuple(text)
     return found is not None and found >= minimum

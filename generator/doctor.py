@@ -6,12 +6,14 @@ line instead of a long BuildKit error halfway through a build.
 
 from __future__ import annotations
 
+import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import catalog
+from . import catalog, entitlements
 from .config import BakeOptions
-from .docker import EngineFacts, version_at_least
+from .docker import EngineFacts, version_at_least, version_tuple
 from .plan import Plan
 
 # Named contexts (`target:` links, extra contexts) arrived in buildx 0.8 with BuildKit 0.10
@@ -103,6 +105,25 @@ def engine_checks(facts: EngineFacts, plan: Plan, *, load: bool = False, push: b
     return checks
 
 
+def entitlement_check(facts: EngineFacts, plan: Plan, cwd: str) -> Check:
+    """Which `--allow` grants bake needs here, and that fate-builder passes them (information, never a failure)."""
+    buildx = version_tuple(facts.buildx_version)
+    shown = ".".join(map(str, buildx)) if buildx else "of unknown version"
+    if not entitlements.knows_fs_grants(buildx):
+        since = ".".join(map(str, entitlements.FS_ENFORCED_SINCE))
+        return Check("entitlements", True, f"buildx {shown} does not check bake's filesystem access "
+                                           f"(buildx {since}+ does); nothing to grant")
+    access = entitlements.bake_access(plan.config, [p.image.name for p in plan.images], plan.config.bake_options.set)
+    grants = entitlements.grants(access, cwd, buildx)
+    how = "refuses" if entitlements.enforces_fs_grants(buildx) else "warns about"
+    detail = f"buildx {shown} {how} bake access outside the working directory ({cwd}) unless granted; "
+    if not grants:
+        return Check("entitlements", True, detail + "everything this bake touches is inside it, nothing to grant")
+    flags = " ".join(f"--allow {shlex.quote(g)}" for g in grants)
+    return Check("entitlements", True,
+                 detail + f"fate-builder bake grants it; plain bake needs `docker buildx bake {flags}`")
+
+
 def source_checks(plan: Plan) -> list[Check]:
     """FATE_DIR holds what the planned images copy; the Dockerfile tree has their families."""
     config = plan.config
@@ -137,9 +158,11 @@ def source_checks(plan: Plan) -> list[Check]:
 
 
 def all_checks(facts: EngineFacts, plan: Plan, options: BakeOptions, *,
-               sources_if_engine_fails: bool = True) -> list[Check]:
+               sources_if_engine_fails: bool = True, cwd: str | None = None) -> list[Check]:
     """What `doctor` shows and `bake` checks first: the engine for these options, then the sources."""
     checks = engine_checks(facts, plan, load=options.load, push=options.push)
+    if facts.server_error is None and facts.buildx_version is not None:
+        checks.append(entitlement_check(facts, plan, os.getcwd() if cwd is None else cwd))
     if sources_if_engine_fails or not failed(checks):
         checks += source_checks(plan)
     return checks

@@ -43,7 +43,10 @@ ENGINE_LOST = re.compile(
 # When BuildKit cancels the steps running beside a failed one, the containerd snapshotter
 # can keep a cache record whose snapshot is gone; every later use of it fails like this.
 # That is the engine's fault, not the target's: it is retried, at last without cache.
-BROKEN_CACHE = re.compile(r"failed to commit .* during finalize|failed to stat active key|snapshot \S+ does not exist")
+# Docker 28.5 can also cut off the export of a target built beside such a step, its content
+# store commit failing ("error writing config blob: failed commit on ref ...: commit failed: EOF").
+BROKEN_CACHE = re.compile(r"failed to commit .* during finalize|failed to stat active key|snapshot \S+ does not exist"
+                          r"|failed commit on ref \S+: commit failed")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -51,21 +52,57 @@ def plan_of(**settings):
     return build_plan(config_of(**settings))
 
 
+# bake --print spells the same definition differently across buildx versions: 0.13 lists a
+# group's targets as given and cache-from/cache-to/output/attest entries as "k=v,k=v"
+# strings; 0.29 sorts the targets of the group it resolves implicitly and prints those
+# entries as objects. A group is a set of targets and an entry a set of attributes, so
+# both are compared in one canonical form: sorted targets, entries as {key: value}.
+_ENTRY_LISTS = ("cache-from", "cache-to", "output", "attest", "secret", "ssh")
+
+# A docker-buildx binary to run instead of `docker buildx` (e.g. another version's, to
+# check the contract against it without switching engines: bake --print needs no daemon).
+BUILDX_BINARY = os.environ.get("FATE_BUILDER_BUILDX")
+
+
+def entry(value: str | dict) -> dict[str, str]:
+    """One cache-from/cache-to/output/attest entry, from either spelling, as {key: value}."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    fields = next(csv.reader([value]))
+    return dict(field.partition("=")[::2] for field in fields)
+
+
+def normalized_print(printed: dict) -> dict:
+    """bake --print's JSON in the canonical form above, whatever buildx printed it."""
+    groups = {name: {**group, "targets": sorted(group.get("targets", []))}
+              for name, group in printed.get("group", {}).items()}
+    targets = {name: {key: [entry(e) for e in value] if key in _ENTRY_LISTS else value
+                      for key, value in target.items()}
+               for name, target in printed.get("target", {}).items()}
+    return {**printed, "group": groups, "target": targets}
+
+
 @pytest.fixture(scope="session")
 def buildx():
-    """`docker buildx bake --print FILE TARGETS...` as parsed JSON. Needs buildx, no daemon."""
-    if not buildx_available():
-        if IN_CI:
-            pytest.fail("docker buildx is not installed; scripts/ci/provision-engine.sh installs it")
+    """`docker buildx bake --print FILE TARGETS...` as parsed, normalized JSON. Needs buildx, no daemon."""
+    if BUILDX_BINARY:
+        if not os.access(BUILDX_BINARY, os.X_OK):
+            pytest.fail(f"FATE_BUILDER_BUILDX={BUILDX_BINARY} is not an executable docker-buildx")
+        command = [BUILDX_BINARY, "bake"]
+    elif buildx_available():
+        command = ["docker", "buildx", "bake"]
+    elif IN_CI:
+        pytest.fail("docker buildx is not installed; scripts/ci/provision-engine.sh installs it")
+    else:
         pytest.skip("docker buildx is not installed (run scripts/ci/provision-engine.sh)")
 
     def bake_print(bake_file: Path, *targets: str, env: dict | None = None, cwd: Path | None = None) -> dict:
         result = subprocess.run(
-            ["docker", "buildx", "bake", "--progress=quiet", "-f", str(bake_file), "--print", *targets],
+            [*command, "--progress=quiet", "-f", str(bake_file), "--print", *targets],
             capture_output=True, text=True, env=scrubbed_environ(env), cwd=cwd or bake_file.parent,
         )
         assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
+        return normalized_print(json.loads(result.stdout))
 
     return bake_print
 

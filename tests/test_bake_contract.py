@@ -5,6 +5,7 @@ buildx is the reference resolver of every file rendered; --print needs no daemon
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from generator import catalog
 from generator.plan import build_plan, context_key, image_ref
 from generator.render import render
 
-from .conftest import ALL_OFF, config_of
+from .conftest import ALL_OFF, config_of, entry, normalized_print
 
 pytestmark = pytest.mark.buildx
 
@@ -70,7 +71,7 @@ def _assert_matches_plan(printed: dict, plan, *, prefix: str, tag: str, base_tag
 def test_buildx_resolves_default_group_to_the_planned_targets(tmp_path, buildx, settings):
     path, plan = _render(tmp_path, **settings)
     printed = buildx(path)
-    assert printed["group"]["default"]["targets"] == list(plan.selected)
+    assert printed["group"]["default"]["targets"] == sorted(plan.selected)
     # bake pulls in the parents a selected target links to, so the resolved set is the whole plan.
     assert set(printed["target"]) == {p.name for p in plan.images}
     c = plan.config
@@ -151,8 +152,8 @@ def test_cache_setting_renders_cache_from_and_cache_to_for_every_target(tmp_path
     path, _ = _render(tmp_path, CACHE=cache, PREFIX="reg:5000/fate", TAG="v1", BASE_TAG="b1")
     printed = buildx(path, "all")
     target = printed["target"]["fateflow"]
-    assert target.get("cache-from") == cache_from
-    assert target.get("cache-to") == cache_to
+    assert target.get("cache-from") == (None if cache_from is None else [entry(e) for e in cache_from])
+    assert target.get("cache-to") == (None if cache_to is None else [entry(e) for e in cache_to])
     assert all(("cache-to" in t) == (cache_to is not None) for t in printed["target"].values())
 
 
@@ -164,3 +165,33 @@ def test_variables_default_to_the_configuration_at_render_time(tmp_path, buildx,
     # The machine's fate.env never reaches the file (it must render alike everywhere): bake passes FATE_VERSION.
     assert target["labels"]["org.opencontainers.image.version"] == ""
     assert target["contexts"]["fate-python"] == f"{fate_dir}/python"
+
+
+# Both spellings, as buildx 0.13.1 and 0.29.1 print the same target and group.
+PRINTED_0_13 = {
+    "group": {"default": {"targets": ["fateflow", "base-image"]}},
+    "target": {"fateflow": {"cache-from": ["type=local,src=/c/fateflow", "type=local,src=/c/base-image"],
+                            "cache-to": ["type=local,dest=/c/fateflow,mode=max"], "attest": ["type=sbom"],
+                            "output": ["type=cacheonly"], "tags": ["federatedai/fateflow:latest"]}},
+}
+PRINTED_0_29 = {
+    "group": {"default": {"targets": ["base-image", "fateflow"]}},
+    "target": {"fateflow": {"cache-from": [{"type": "local", "src": "/c/fateflow"},
+                                           {"src": "/c/base-image", "type": "local"}],
+                            "cache-to": [{"dest": "/c/fateflow", "mode": "max", "type": "local"}],
+                            "attest": [{"type": "sbom"}], "output": [{"type": "cacheonly"}],
+                            "tags": ["federatedai/fateflow:latest"]}},
+}
+
+
+def test_both_spellings_of_bake_print_normalize_to_the_same_definition():
+    assert normalized_print(PRINTED_0_13) == normalized_print(PRINTED_0_29)
+
+
+def test_normalizing_keeps_what_differs_in_meaning():
+    other = json.loads(json.dumps(PRINTED_0_29))
+    other["target"]["fateflow"]["cache-to"][0]["mode"] = "min"
+    assert normalized_print(PRINTED_0_13) != normalized_print(other)
+    reordered = json.loads(json.dumps(PRINTED_0_29))
+    reordered["target"]["fateflow"]["cache-from"].reverse()  # which cache is tried first is kept
+    assert normalized_print(PRINTED_0_13) != normalized_print(reordered)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from python_on_whales import DockerClient
 
 from generator import doctor
 from generator.build import bake_arguments, bake_call, resolve_targets
 from generator.config import BakeOptions, parse_docker_options
-from generator.docker import EngineFacts
+from generator.docker import Engine, EngineError, EngineFacts
 from generator.errors import ConfigError
 
 from .conftest import ALL_OFF, plan_of
@@ -131,3 +132,58 @@ def test_source_checks_find_a_fate_checkout_and_the_dockerfiles(tmp_path, fate_d
     bad = doctor.failed(doctor.source_checks(plan))
     assert [c.name for c in bad] == ["FATE_DIR", "Dockerfiles"]
     assert "no fateboard/" in bad[0].detail and "eggroll/Dockerfile" in bad[1].detail
+
+
+# --- entitlements and the bake command ----------------------------------------------------
+
+
+def _entitlement(buildx_version: str, cwd: str, **settings) -> doctor.Check:
+    plan = plan_of(**{**ALL_OFF, "Build_Basic": "1"}, **settings)
+    checks = doctor.all_checks(_facts(buildx_version=buildx_version), plan, plan.config.bake_options, cwd=cwd)
+    found = [c for c in checks if c.name == "entitlements"]
+    assert len(found) == 1, [c.name for c in checks]
+    return found[0]
+
+
+def test_doctor_gives_the_plain_bake_grant_for_a_fate_dir_outside_the_working_directory(tmp_path, fate_dir):
+    docker = tmp_path / "work" / "docker"
+    docker.mkdir(parents=True)
+    check = _entitlement("github.com/docker/buildx 0.29.1+ds1 0.29.1+ds1-4", str(tmp_path / "work"),
+                         FATE_DIR=str(fate_dir), DOCKER_DIR=str(docker))
+    assert check.ok and "buildx 0.29.1 refuses" in check.detail
+    assert check.detail.endswith(f"`docker buildx bake --allow fs.read={fate_dir}`")
+
+
+def test_doctor_says_buildx_0_19_only_warns_and_0_13_has_nothing_to_grant(tmp_path, fate_dir):
+    check = _entitlement("github.com/docker/buildx v0.19.3 abc", str(tmp_path / "work"), FATE_DIR=str(fate_dir))
+    assert check.ok and "warns about" in check.detail and f"--allow fs.read={fate_dir}" in check.detail
+    old = _entitlement("github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3", str(tmp_path / "work"),
+                       FATE_DIR=str(fate_dir))
+    assert old.ok and "buildx 0.13.1 does not check" in old.detail and "--allow" not in old.detail
+
+
+def test_doctor_needs_no_grant_when_everything_is_under_the_working_directory(tmp_path, fate_dir):
+    check = _entitlement("github.com/docker/buildx 0.29.1", str(tmp_path), FATE_DIR=str(fate_dir),
+                         DOCKER_DIR=str(tmp_path / "docker"))
+    assert check.ok and "nothing to grant" in check.detail
+
+
+def test_bake_command_adds_allow_after_bake_on_the_clients_own_prefix(tmp_path):
+    # `true` stands in for the docker CLI: the command is only built here, never run.
+    engine = Engine(DockerClient(client_call=["true"], host="unix:///run/other.sock"))
+    command = engine._bake_command(tmp_path / "docker-bake.hcl", ["fateflow"], progress="plain", cache=False,
+                                   set={"base-image.output": "type=cacheonly"}, allow=("fs.read=/srv/FATE",))
+    assert [str(c) for c in command[1:]] == [
+        "--host", "unix:///run/other.sock", "buildx", "bake", "--no-cache", "--progress", "plain",
+        "--file", str(tmp_path / "docker-bake.hcl"), "--set", "base-image.output=type=cacheonly",
+        "--allow", "fs.read=/srv/FATE", "fateflow",
+    ]
+
+
+def test_no_docker_cli_is_an_engine_error_not_a_python_on_whales_exception(tmp_path):
+    engine = Engine(DockerClient(client_call=["no-such-docker-cli"]))
+    for call in (lambda: engine.image_exists("a:1"), lambda: engine.push("a:1"), lambda: engine.load(tmp_path),
+                 lambda: list(engine.save(["a:1"])), lambda: list(engine.bake_stream(tmp_path, ["a"], {})),
+                 lambda: engine.bake_print(tmp_path, ["a"], {})):
+        with pytest.raises(EngineError, match="no docker CLI on PATH"):
+            call()

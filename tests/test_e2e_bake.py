@@ -243,3 +243,16 @@ def test_a_needed_parent_that_is_not_selected_is_built_but_not_tagged(git_source
     assert image_exists(ref(prefix, "fateflow-nn")), "the selection itself was not built"
     tagged = [name for name in ["base-image", "fateflow", "eggroll"] if image_exists(ref(prefix, name))]
     assert tagged == [], f"parents built only as dependencies were tagged: {tagged}"
+
+
+def test_bake_from_a_directory_holding_neither_fate_dir_nor_the_dockerfiles_nor_the_local_cache(workspace, tmp_path):
+    """Issue 8's report: buildx 0.20+ refuses such a bake unless fate-builder grants exactly those folders."""
+    cache = workspace.root / f"local-cache-{tmp_path.name}"  # does not exist yet: bake's grant needs it made first
+    settings = workspace.settings("elsewhere", **only("Basic"), CACHE=f"local:{cache}", **PLAIN)
+    result = workspace.run("bake", "--load", "--output", str(tmp_path / "bake.hcl"), settings=settings, cwd=tmp_path)
+    assert result.returncode == 0, result.explain()
+    assert "additional privileges" not in result.output, result.explain()
+    missing = [name for name in BASIC if not image_exists(ref(settings["PREFIX"], name))]
+    assert missing == [], result.explain()
+    assert sorted(p.name for p in cache.iterdir()) == sorted(BASIC), "cache-to did not write the local cache"
+    assert all((cache / name / "index.json").is_file() for name in BASIC)

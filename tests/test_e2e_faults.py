@@ -58,6 +58,23 @@ def test_unreachable_daemon_fails_fast_with_the_fix_and_no_traceback(workspace, 
     assert "dead.sock" in result.output or "DOCKER_HOST" in result.output, result.explain()
 
 
+@pytest.mark.parametrize("command", [["push"], ["save", "--output-dir", "{tmp}/out"], ["load", "{tmp}/bundle"]],
+                         ids=["push", "save", "load"])
+def test_push_save_and_load_with_an_unreachable_daemon_say_so_in_one_line(workspace, dead_docker_host, tmp_path,
+                                                                          command):
+    (tmp_path / "bundle").mkdir()
+    (tmp_path / "bundle" / "fate.images.tar.gz").write_bytes(b"not reached")
+    command = [part.format(tmp=tmp_path) for part in command]
+    result = workspace.run(*command, settings=workspace.settings("dead", **only("Basic")),
+                           env={"DOCKER_HOST": dead_docker_host}, timeout=120)
+    assert result.returncode == 1, result.explain()
+    no_traceback(result)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("fate-builder: "), result.explain()
+    assert "dead.sock" in lines[0] and "DOCKER_HOST" in lines[0], result.explain()
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == [], "save left files behind"
+
+
 def test_doctor_passes_on_the_provisioned_engine(workspace):
     result = workspace.run("doctor", settings=workspace.settings("doctor", **only("Basic"), Platform="amd64,arm64"))
     assert result.returncode == 0, result.explain()

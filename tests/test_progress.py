@@ -152,6 +152,22 @@ def test_a_broken_cache_entry_is_retried_twice_the_second_time_without_cache():
     assert third.action == "give-up"
 
 
+# Docker 28.5: beside a broken cache entry, another target's export is cut off.
+BROKEN_EXPORT_LOG = """\
+#60 [base-image] exporting to image
+#60 exporting layers done
+#60 ERROR: error writing config blob: failed commit on ref "sha256:9c39cd53": commit failed: EOF
+------
+ > [base-image] exporting to image:
+------
+"""
+
+
+def test_an_export_cut_off_in_the_content_store_is_not_blamed_on_the_target():
+    verdict = judge(read(BROKEN_EXPORT_LOG).events, ["base-image"])
+    assert verdict.failed == () and verdict.broken == ("base-image",)
+
+
 def test_a_push_failure_is_the_target_failing():
     verdict = judge(read("#12 [c] exporting to image\n#12 ERROR: failed to push 127.0.0.1:5000/c:1: refused\n").events,
                     ["c"])
