@@ -13,8 +13,9 @@ alike, and so what these tests pin down:
   BuildKit may run some steps again: a cache key found through one solve's cache import is
   unknown to another solve's import of a cache, and which solve evaluates a shared step first
   is a race (moby/buildkit#4674, still open). Which steps, and whether any, changes from run
-  to run (measured: 1-4 RUN steps again in 9 of 9 runs of the Basic family here), so there is
-  nothing stable to assert about them; README "Build cache" says so to users.
+  to run (measured after a prune: 1-4 RUN steps of the Basic family again in 9 of 9 runs on
+  Docker 28.5, 3 of 4 on Docker 26.1), so there is nothing stable to assert about them;
+  README "Build cache" says so to users, `doctor` warns.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.engine")
 
-from .engine import docker, only, parse_progress, registry_tags, run_steps  # noqa: E402
+from .engine import docker, image_layers, only, parse_progress, registry_tags, run_steps  # noqa: E402
 
 pytest_plugins = ["tests.engine"]
 pytestmark = pytest.mark.engine
@@ -62,25 +63,30 @@ def _baker(workspace, variant: str, purpose: str):
 def test_registry_cache_answers_for_every_step_of_an_image_baked_alone_after_the_builder_cache_is_pruned(
     workspace, registry
 ):
+    """Judged by the image's layers: a step run again writes new files, so a new layer.
+
+    Not by the progress log: when the cache's layers are not in the image store, BuildKit 0.13
+    shows a cache hit whose layer it downloads for the export as a finished step, not CACHED.
+    """
     bake, prefix = _baker(workspace, "cache", "cache")
     namespace = prefix.split("/", 1)[1]
+    ref = f"{prefix}/base-image:e2e"
 
     first = bake("first", "base-image")
     assert _ran(first), "the first bake ran no RUN step: the test would prove nothing"
     assert "buildcache" in registry_tags(f"{namespace}/base-image"), "no cache exported for base-image"
+    cached = image_layers(ref)
 
-    # Control: after a prune, the same bake without the registry cache runs its steps again.
+    # Control: after a prune, the same bake without the registry cache runs its steps again,
+    # and that gives other layers (or this test could not tell a rerun from a hit).
     _prune()
-    control = bake("control", "base-image", CACHE="none")
-    assert _ran(control), "after a prune, a bake without cache ran nothing: prune did not empty the cache"
+    bake("control", "base-image", CACHE="none")
+    assert image_layers(ref) != cached, "a bake without cache after a prune gave the same layers"
 
     _prune()
     again = bake("again", "base-image")
     assert f"importing cache manifest from {prefix}/base-image:buildcache" in again.output, again.explain()
-    ran = _ran(again)
-    assert ran == [], "RUN steps executed although the registry cache has them:\n" + "\n".join(ran)
-    # The stand-in base image has three RUN steps; all of them were seen, as cache hits.
-    assert len(run_steps(parse_progress(again.output))) >= 3, again.explain()
+    assert image_layers(ref) == cached, "steps ran again although the registry cache has them:\n" + again.explain()
 
 
 def test_a_family_bake_exports_every_images_registry_cache_and_imports_it_after_the_builder_cache_is_pruned(
