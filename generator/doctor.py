@@ -157,6 +157,26 @@ def source_checks(plan: Plan) -> list[Check]:
     return checks
 
 
+def cache_checks(plan: Plan) -> list[Check]:
+    """A warning where BuildKit cannot promise that the imported cache answers for every step.
+
+    Concurrent solves of one bake share steps; a cache hit found through one solve's import
+    does not lead another solve's next steps to its own import, and which solve evaluates a
+    shared step first is a race (moby/buildkit#4674), on every engine fate-builder supports.
+    """
+    cache = plan.config.cache
+    if cache == "none" or len(plan.images) < 2:
+        return []
+    return [Check(
+        "build cache", False,
+        f"CACHE={cache}: with {len(plan.images)} images in one bake, BuildKit may run again some steps "
+        "the cache holds (concurrent solves sharing steps, moby/buildkit#4674); the images are the same, "
+        "only time is lost",
+        "nothing to fix here; a bake of one image with no parent in the bake takes every step from the cache",
+        warning=True,
+    )]
+
+
 def all_checks(facts: EngineFacts, plan: Plan, options: BakeOptions, *,
                sources_if_engine_fails: bool = True, cwd: str | None = None) -> list[Check]:
     """What `doctor` shows and `bake` checks first: the engine for these options, then the sources."""
@@ -164,7 +184,7 @@ def all_checks(facts: EngineFacts, plan: Plan, options: BakeOptions, *,
     if facts.server_error is None and facts.buildx_version is not None:
         checks.append(entitlement_check(facts, plan, os.getcwd() if cwd is None else cwd))
     if sources_if_engine_fails or not failed(checks):
-        checks += source_checks(plan)
+        checks += source_checks(plan) + cache_checks(plan)
     return checks
 
 

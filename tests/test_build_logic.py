@@ -134,6 +134,21 @@ def test_source_checks_find_a_fate_checkout_and_the_dockerfiles(tmp_path, fate_d
     assert "no fateboard/" in bad[0].detail and "eggroll/Dockerfile" in bad[1].detail
 
 
+@pytest.mark.parametrize(("settings", "warns"), [
+    ({"Build_Basic": "1", "CACHE": "registry"}, True),
+    ({"Build_Basic": "1", "CACHE": "local:/tmp/c"}, True),
+    ({"Build_Basic": "1"}, False),
+    ({"Build_FUM": "1", "CACHE": "registry"}, False),
+])
+def test_an_imported_cache_for_several_images_is_a_warning_about_buildkits_shared_step_race(settings, warns):
+    plan = plan_of(**{**ALL_OFF, **settings})
+    checks = doctor.cache_checks(plan)
+    assert doctor.failed(checks) == []
+    assert [c.name for c in checks if c.warning and not c.ok] == (["build cache"] if warns else [])
+    if warns:
+        assert "moby/buildkit#4674" in checks[0].detail
+
+
 # --- entitlements and the bake command ----------------------------------------------------
 
 
