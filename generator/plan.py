@@ -119,8 +119,10 @@ def bake_target(image: Image) -> Target:
 
     Its cache reads include the ancestors' caches: a parent's steps can run inside the
     child's solve (BuildKit shares the vertex between the two builds), and a solve imports
-    only the caches named in its own cache-from; without them a race decides whether the
-    parent's steps are cache hits.
+    only the caches named in its own cache-from. That gives the child's solve a way to the
+    parent's steps; it does not settle which solve evaluates a shared step first, so a bake
+    of several images may still run some cached steps again (moby/buildkit#4674, measured
+    with and without these reads alike: see doctor.cache_checks).
     """
     family = catalog.family_of(image)
     args: tuple[tuple[str, Value], ...] = ()
