@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from . import catalog, doctor, entitlements
 from .config import BakeOptions
-from .docker import Engine, EngineError, EngineFacts, version_tuple
+from .docker import Bake, Engine, EngineError, EngineFacts, FactsQuery, version_tuple
 from .errors import ConfigError, FateBuilderError
 from .plan import Plan
 from .render import bake_variables
@@ -126,8 +126,8 @@ def bake_call(plan: Plan, targets: tuple[str, ...], options: BakeOptions) -> tup
     return [*targets, *dependencies], kwargs
 
 
-def preflight(engine: Engine, plan: Plan, options: BakeOptions, out: Callable[[str], None]) -> EngineFacts:
-    facts = engine.facts(options.builder)
+def preflight(facts: EngineFacts, plan: Plan, options: BakeOptions, out: Callable[[str], None]) -> None:
+    """doctor's checks for this bake; the failed ones are printed and raise PreflightFailed."""
     checks = doctor.all_checks(facts, plan, options, sources_if_engine_fails=False)
     bad = doctor.failed(checks)
     if bad:
@@ -135,13 +135,23 @@ def preflight(engine: Engine, plan: Plan, options: BakeOptions, out: Callable[[s
             for line in check.lines():
                 out(line)
         raise PreflightFailed(f"{len(bad)} preflight check(s) failed; fix them or run `fate-builder doctor`")
-    return facts
+
+
+def can_start_early(facts: EngineFacts) -> bool:
+    """Whether bake may start before the builder's facts are in: the daemon answered and buildx's version (which
+    decides the `--allow` grants) is known. The bake's output waits for the full preflight's verdict."""
+    return facts.server_error is None and facts.buildx_version is not None
 
 
 def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
              out: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
-             stream: IO[str] | None = None) -> dict[str, Any] | None:
+             stream: IO[str] | None = None, facts: FactsQuery | None = None) -> dict[str, Any] | None:
     """Check the machine, bake `bake_file` (rendered by the caller). Returns bake's resolved definition for --print.
+
+    The preflight (`facts`, asked by the caller or here) and the first bake run side by
+    side: bake starts once `docker info` has answered, its output is held until the
+    builder has answered too and every check passed, and a failed check stops it, so the
+    user sees the same failed checks as `doctor` and no build.
 
     When a target fails, BuildKit cancels the targets still running beside it; they are
     baked again (their finished steps come from cache) so one broken image does not cost
@@ -156,40 +166,53 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
         # --print resolves the file only; bake checks entitlements when it builds.
         names, kwargs = bake_call(plan, targets, options)
         return engine.bake_print(bake_file, names, variables, **kwargs)
-    buildx = version_tuple(preflight(engine, plan, options, out).buildx_version)
+    query = facts or engine.ask_facts(options.builder)
     cwd = os.getcwd()
-    from . import progress, view
-
-    stream = stream or sys.stderr
-    shown = [*dependencies_of(plan, targets), *targets]
-    board = view.Board([t.name for t in plan.targets if t.name in shown], push=options.push,
-                       parents={t.name: t.parent for t in plan.targets})
-    live = options.progress in (None, "auto") and stream.isatty()
-    display = view.LiveView(board, stream=stream) if live else view.PlainView(
-        board, echo=options.progress != "quiet", stream=stream)
-    descendants = {t.name: frozenset(descendants_of(plan, [t.name])) for t in plan.targets}
-    known = [t.name for t in plan.targets]
     metadata: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="fate-builder-") as scratch:
         metadata_file = Path(options.metadata_file or Path(scratch, "metadata.json"))
         round_options = replace(options, metadata_file=str(metadata_file))
+
+        def start(remaining: tuple[str, ...], buildx: tuple[int, ...] | None) -> Bake:
+            names, kwargs = bake_call(plan, remaining, round_options)
+            access = entitlements.bake_access(plan.config, names, options.set)
+            for folder in access.writes:
+                # Before bake: its entitlement check takes a folder that does not exist yet for
+                # its nearest existing parent, which a grant of the folder itself does not cover.
+                Path(folder).mkdir(parents=True, exist_ok=True)
+            allow = entitlements.grants(access, cwd, buildx)
+            return engine.start_bake(bake_file, names, variables, progress="plain", allow=allow, **kwargs)
+
+        daemon = query.daemon()
+        bake: Bake | None = start(targets, version_tuple(daemon.buildx_version)) if can_start_early(daemon) else None
+        try:
+            from . import progress, view  # rich's import, while bake starts
+
+            preflight(query.result(), plan, options, out)
+        except BaseException:
+            if bake is not None:
+                bake.stop()
+            raise
+        buildx = version_tuple(daemon.buildx_version)
+        stream = stream or sys.stderr
+        shown = [*dependencies_of(plan, targets), *targets]
+        board = view.Board([t.name for t in plan.targets if t.name in shown], push=options.push,
+                           parents={t.name: t.parent for t in plan.targets})
+        live = options.progress in (None, "auto") and stream.isatty()
+        display = view.LiveView(board, stream=stream) if live else view.PlainView(
+            board, echo=options.progress != "quiet", stream=stream)
+        descendants = {t.name: frozenset(descendants_of(plan, [t.name])) for t in plan.targets}
+        known = [t.name for t in plan.targets]
         failed: tuple[str, ...] = ()
         remaining = targets
         broken_retries = 0
         error: str | None = None
         with display:
             while remaining:
-                names, kwargs = bake_call(plan, remaining, round_options)
-                access = entitlements.bake_access(plan.config, names, options.set)
-                for folder in access.writes:
-                    # Before bake: its entitlement check takes a folder that does not exist yet for
-                    # its nearest existing parent, which a grant of the folder itself does not cover.
-                    Path(folder).mkdir(parents=True, exist_ok=True)
-                allow = entitlements.grants(access, cwd, buildx)
                 rounds = board.new_round()
+                bake = bake or start(remaining, buildx)
                 try:
-                    for line in engine.bake_stream(bake_file, names, variables, progress="plain", allow=allow,
-                                                   **kwargs):
+                    for line in bake.lines():
                         display.line(line)
                     board.end_round(ok=True)
                     metadata.update(_read_metadata(metadata_file))
@@ -210,6 +233,9 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
                     if decision.action == "give-up" and decision.failed == failed:  # nothing new to blame
                         error = f"{exc} (exit status {exc.return_code}); see bake's output above"
                         break
+                finally:
+                    bake.stop()  # interrupted: the build ends with us
+                    bake = None
         skipped = sorted(set(targets) & set().union(*(descendants[t] for t in failed)) - set(failed))
         board.end_round(ok=False, skipped=skipped)
         if options.progress != "quiet":
