@@ -137,6 +137,22 @@ def preflight(facts: EngineFacts, plan: Plan, options: BakeOptions, out: Callabl
         raise PreflightFailed(f"{len(bad)} preflight check(s) failed; fix them or run `fate-builder doctor`")
 
 
+def builder_can_wait(plan: Plan, options: BakeOptions) -> bool:
+    """Whether the builder's checks may wait for a failed bake: one platform, the builder buildx picks by default
+    (none named, no BUILDX_BUILDER), no cache export. Then the builder only matters if it lacks the daemon's own
+    platform (`builder_checks_needed`); a bake that fails is followed by the checks, with the same lines."""
+    exports_cache = plan.config.cache not in ("none", "inline")
+    return (len(plan.config.platforms) == 1 and not options.builder and not os.environ.get("BUILDX_BUILDER")
+            and not exports_cache)
+
+
+def builder_checks_needed(plan: Plan, options: BakeOptions, daemon: EngineFacts) -> bool:
+    """Whether the builder must be checked before bake: `builder_can_wait` does not hold, or the one platform is
+    not the daemon's own (the default builder may lack it: QEMU)."""
+    native = [f"linux/{p}" for p in plan.config.platforms] == [daemon.native_platform]
+    return not (builder_can_wait(plan, options) and native)
+
+
 def can_start_early(facts: EngineFacts) -> bool:
     """Whether bake may start before the builder's facts are in: the daemon answered and buildx's version (which
     decides the `--allow` grants) is known. The bake's output waits for the full preflight's verdict."""
@@ -184,11 +200,16 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
             return engine.start_bake(bake_file, names, variables, progress="plain", allow=allow, **kwargs)
 
         daemon = query.daemon()
+        checked = builder_checks_needed(plan, options, daemon)
+        if not checked:
+            # The daemon's own platform on the default builder: judged without the builder, bake unheld.
+            preflight(daemon, plan, options, out)
         bake: Bake | None = start(targets, version_tuple(daemon.buildx_version)) if can_start_early(daemon) else None
         try:
             from . import progress, view  # rich's import, while bake starts
 
-            preflight(query.result(), plan, options, out)
+            if checked:
+                preflight(query.result(), plan, options, out)
         except BaseException:
             if bake is not None:
                 bake.stop()
@@ -218,6 +239,11 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
                     metadata.update(_read_metadata(metadata_file))
                     break
                 except EngineError as exc:
+                    if not checked:
+                        # The builder's checks waited for this: a builder that is missing or lacks the platform
+                        # is said as `doctor` says it, not as bake's error.
+                        checked = True
+                        preflight(query.result(), plan, options, display.say)
                     metadata.update(_read_metadata(metadata_file))
                     decision = progress.decide(progress.judge(rounds.events, known), remaining=remaining,
                                                failed=failed, descendants=descendants,

@@ -19,7 +19,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -95,6 +95,10 @@ class EngineFacts:
     builder_platforms: tuple[str, ...]
     builder_error: str | None
     containerd_store: bool
+    # The daemon's own platform (`docker info`'s Architecture, as linux/amd64 or linux/arm64).
+    native_platform: str | None = None
+    # False when the builder was not asked about (bake of the daemon's own platform on the default builder).
+    builder_checked: bool = True
 
 
 def version_tuple(text: str | None) -> tuple[int, ...] | None:
@@ -150,9 +154,12 @@ class Engine:
         """Ask the daemon, buildx and the builder (each a CLI round trip of its own, asked at once)."""
         return self.ask_facts(builder).result()
 
-    def ask_facts(self, builder: str | None = None) -> FactsQuery:
-        """Start asking for the facts in the background; `bake` starts its build while the builder's are out."""
-        return FactsQuery(self, builder)
+    def ask_facts(self, builder: str | None = None, *, inspect_now: bool = True) -> FactsQuery:
+        """Start asking for the facts in the background; `bake` starts its build while the builder's are out.
+
+        Without `inspect_now` the builder is asked about only when `result()` needs it.
+        """
+        return FactsQuery(self, builder, inspect_now=inspect_now)
 
     # --- bake ------------------------------------------------------------------------
     # python-on-whales' `buildx.bake` has no `--allow`, and its stream helper gives no
@@ -249,18 +256,21 @@ class FactsQuery:
     on buildx's version. `result()` waits for the builder too (`buildx inspect`).
     """
 
-    def __init__(self, engine: Engine, builder: str | None):
+    def __init__(self, engine: Engine, builder: str | None, *, inspect_now: bool = True):
         self._engine = engine
+        self._builder_name = builder
         self._daemon: EngineFacts | None = None
+        self._builder: Future[tuple[dict[str, Any] | None, str | None]] | None = None
         try:
             self._cli = engine.prefix()[0]
         except NoDockerCLI:
             self._daemon = EngineFacts(None, None, "no docker CLI on PATH", None, None, None, (), None, False)
             return
-        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fate-builder-facts")
-        self._info = pool.submit(engine._output, "info", "--format", "{{json .}}")
-        self._builder = pool.submit(self._inspect, builder)
-        pool.shutdown(wait=False)
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fate-builder-facts")
+        self._info = self._pool.submit(engine._output, "info", "--format", "{{json .}}")
+        if inspect_now:
+            self._builder = self._pool.submit(self._inspect, builder)
+        self._pool.shutdown(wait=False)
 
     def daemon(self) -> EngineFacts:
         """What `docker info` says; the builder fields are empty."""
@@ -276,7 +286,8 @@ class FactsQuery:
                 buildx_version = found.strip() if found else None
             self._daemon = EngineFacts(self._cli, info.get("server_version") if server_error is None else None,
                                        server_error, buildx_version, None, None, (), None,
-                                       bool(info.get("containerd_store")))
+                                       bool(info.get("containerd_store")), info.get("native_platform"),
+                                       builder_checked=False)
         return self._daemon
 
     def _inspect(self, builder: str | None) -> tuple[dict[str, Any] | None, str | None]:
@@ -289,7 +300,7 @@ class FactsQuery:
         daemon = self.daemon()
         if daemon.cli is None:
             return daemon
-        inspected, builder_error = self._builder.result()
+        inspected, builder_error = self._builder.result() if self._builder else self._inspect(self._builder_name)
         builder_name = builder_driver = None
         platforms: tuple[str, ...] = ()
         if inspected is not None:
@@ -297,7 +308,7 @@ class FactsQuery:
         if daemon.server_error is not None or daemon.buildx_version is None:
             builder_error = None
         return replace(daemon, builder_name=builder_name, builder_driver=builder_driver,
-                       builder_platforms=platforms, builder_error=builder_error)
+                       builder_platforms=platforms, builder_error=builder_error, builder_checked=True)
 
 
 def parse_info(text: str) -> dict[str, Any]:
@@ -316,7 +327,12 @@ def parse_info(text: str) -> dict[str, Any]:
                                None),
         "containerd_store": any(len(row) == 2 and row[0] == "driver-type" and "containerd.snapshotter" in row[1]
                                 for row in info.get("DriverStatus") or []),
+        "native_platform": _PLATFORMS.get(str(info.get("Architecture"))),
     }
+
+
+# `docker info`'s Architecture (the kernel's machine name) as a platform
+_PLATFORMS = {"x86_64": "linux/amd64", "amd64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64"}
 
 
 def parse_inspect(text: str) -> dict[str, Any]:

@@ -17,7 +17,6 @@ import pytest
 from python_on_whales import DockerClient
 
 from generator import build
-from generator.config import BakeOptions
 from generator.docker import Bake, Engine, EngineError, EngineFacts, parse_info, parse_inspect
 
 from .conftest import plan_of
@@ -33,6 +32,7 @@ def test_docker_info_gives_the_server_buildx_and_image_store(docker):
     assert info["server_version"].startswith(docker)
     assert info["buildx_version"]  # the CLI lists buildx among its plugins
     assert info["containerd_store"] is True  # provision-engine.sh runs dockerd with the containerd snapshotter
+    assert info["native_platform"] == "linux/amd64"
 
 
 def test_an_answer_that_is_not_json_gives_no_facts():
@@ -97,21 +97,28 @@ class Query:
 
     def __init__(self, facts: EngineFacts):
         self.facts = facts
+        self.builder_asked = False
 
     def daemon(self) -> EngineFacts:
-        return replace(self.facts, builder_name=None, builder_driver=None, builder_platforms=(), builder_error=None)
+        return replace(self.facts, builder_name=None, builder_driver=None, builder_platforms=(), builder_error=None,
+                       builder_checked=False)
 
     def result(self) -> EngineFacts:
+        self.builder_asked = True
         return self.facts
 
 
 class RecordedBake:
-    def __init__(self, engine: FakeEngine):
+    def __init__(self, engine: FakeEngine, fails: bool = False):
         self.engine = engine
         self.stopped = False
+        self.fails = fails
 
     def lines(self):
         self.engine.events.append("read")
+        if self.fails:
+            yield 'ERROR: no builder "gone" found\n'
+            raise EngineError('bake failed: ERROR: no builder "gone" found', 1)
         yield from PROGRESS
 
     def stop(self) -> None:
@@ -121,24 +128,26 @@ class RecordedBake:
 class FakeEngine:
     """docker.Engine's bake side, recording the order of calls; its bake replays a recorded stream."""
 
-    def __init__(self):
+    def __init__(self, fails: bool = False):
         self.events: list[str] = []
         self.bakes: list[RecordedBake] = []
+        self.fails = fails
 
     def start_bake(self, bake_file, targets, variables, **options):
         self.events.append("start")
-        self.bakes.append(RecordedBake(self))
+        self.bakes.append(RecordedBake(self, self.fails))
         return self.bakes[-1]
 
 
-def _bake(facts: EngineFacts, tmp_path, **settings):
-    engine = FakeEngine()
+def _bake(facts: EngineFacts, tmp_path, *, fails: bool = False, query: Query | None = None, **settings):
+    engine = FakeEngine(fails)
     said: list[str] = []
     stream = io.StringIO()
     error = None
+    plan = plan_of(**settings)
     try:
-        build.run_bake(engine, plan_of(**settings), tmp_path / "docker-bake.hcl", build.BakeRequest((), BakeOptions()),
-                       out=said.append, stream=stream, facts=Query(facts))
+        build.run_bake(engine, plan, tmp_path / "docker-bake.hcl", build.BakeRequest((), plan.config.bake_options),
+                       out=said.append, stream=stream, facts=query or Query(facts))
     except build.PreflightFailed as exc:
         error = str(exc)
     return engine, said, stream.getvalue(), error
@@ -173,3 +182,31 @@ def test_an_unreachable_daemon_starts_no_bake(tmp_path, basic_sources):
     engine, said, shown, error = _bake(down, tmp_path, **basic_sources, Platform="amd64")
     assert engine.events == [] and error is not None
     assert said[0] == "[FAIL] Docker daemon: not reachable: Cannot connect to the Docker daemon"
+
+
+NATIVE = replace(GOOD, native_platform="linux/amd64")
+
+
+def test_the_daemons_own_platform_on_the_default_builder_bakes_without_asking_the_builder(tmp_path, basic_sources):
+    query = Query(NATIVE)
+    engine, said, shown, error = _bake(NATIVE, tmp_path, query=query, **basic_sources, Platform="amd64")
+    assert error is None and engine.events == ["start", "read"] and not query.builder_asked
+    assert PROGRESS[2] in shown
+
+
+@pytest.mark.parametrize("settings", [{"Platform": "arm64"}, {"Platform": "amd64,arm64"},
+                                      {"Platform": "amd64", "Docker_Options": "--builder ci"},
+                                      {"Platform": "amd64", "CACHE": "registry"}],
+                         ids=["foreign platform", "two platforms", "named builder", "cache export"])
+def test_the_builder_is_asked_before_bake_otherwise(tmp_path, basic_sources, settings):
+    query = Query(NATIVE)
+    engine, said, shown, error = _bake(NATIVE, tmp_path, query=query, **{**basic_sources, **settings})
+    assert query.builder_asked and error is None
+
+
+def test_a_bake_that_fails_without_the_builders_checks_gets_them_with_the_same_lines(tmp_path, basic_sources):
+    gone = replace(NATIVE, builder_name=None, builder_driver=None, builder_platforms=(),
+                   builder_error='ERROR: no builder "gone" found')
+    engine, said, shown, error = _bake(gone, tmp_path, fails=True, **basic_sources, Platform="amd64")
+    assert error == "1 preflight check(s) failed; fix them or run `fate-builder doctor`"
+    assert '[FAIL] builder: ERROR: no builder "gone" found' in shown.splitlines()
