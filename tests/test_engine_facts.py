@@ -22,7 +22,7 @@ from generator.docker import Bake, Engine, EngineError, EngineFacts, parse_info,
 from .conftest import plan_of
 
 DATA = Path(__file__).parent / "data"
-INFO = {"28.5": "docker-28.5.2-info.json"}
+INFO = {"26.1": "docker-26.1.5-info.json", "28.5": "docker-28.5.2-info.json"}
 BUILDX = {"0.13": ("buildx-0.13.1-inspect.txt", "0.13.1"), "0.29": ("buildx-0.29.1-inspect.txt", "0.29.1")}
 
 
