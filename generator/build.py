@@ -167,7 +167,9 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
     The preflight (`facts`, asked by the caller or here) and the first bake run side by
     side: bake starts once `docker info` has answered, its output is held until the
     builder has answered too and every check passed, and a failed check stops it, so the
-    user sees the same failed checks as `doctor` and no build.
+    user sees the same failed checks as `doctor` and no build. For the daemon's own
+    platform on the default builder the builder is asked only if the bake fails
+    (`builder_checks_needed`).
 
     When a target fails, BuildKit cancels the targets still running beside it; they are
     baked again (their finished steps come from cache) so one broken image does not cost
@@ -210,58 +212,57 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
 
             if checked:
                 preflight(query.result(), plan, options, out)
-        except BaseException:
-            if bake is not None:
+            buildx = version_tuple(daemon.buildx_version)
+            stream = stream or sys.stderr
+            shown = [*dependencies_of(plan, targets), *targets]
+            board = view.Board([t.name for t in plan.targets if t.name in shown], push=options.push,
+                               parents={t.name: t.parent for t in plan.targets})
+            live = options.progress in (None, "auto") and stream.isatty()
+            display = view.LiveView(board, stream=stream) if live else view.PlainView(
+                board, echo=options.progress != "quiet", stream=stream)
+            descendants = {t.name: frozenset(descendants_of(plan, [t.name])) for t in plan.targets}
+            known = [t.name for t in plan.targets]
+            failed: tuple[str, ...] = ()
+            remaining = targets
+            broken_retries = 0
+            error: str | None = None
+            with display:
+                while remaining:
+                    rounds = board.new_round()
+                    bake = bake or start(remaining, buildx)
+                    try:
+                        for line in bake.lines():
+                            display.line(line)
+                        board.end_round(ok=True)
+                        metadata.update(_read_metadata(metadata_file))
+                        break
+                    except EngineError as exc:
+                        if not checked:
+                            # The builder's checks waited for this: a builder that is missing or lacks the platform
+                            # is said as `doctor` says it, not as bake's error.
+                            checked = True
+                            preflight(query.result(), plan, options, display.say)
+                        metadata.update(_read_metadata(metadata_file))
+                        decision = progress.decide(progress.judge(rounds.events, known), remaining=remaining,
+                                                   failed=failed, descendants=descendants,
+                                                   broken_retries=broken_retries, no_cache=round_options.no_cache)
+                        board.end_round(ok=False, failed=[t for t in decision.failed if t not in failed])
+                        failed, remaining, broken_retries = decision.failed, decision.remaining, decision.broken_retries
+                        round_options = replace(round_options, no_cache=decision.no_cache)
+                        if decision.message:
+                            display.say(f"fate-builder: {decision.message}")
+                        if decision.action == "engine-lost":
+                            error = decision.message
+                            break
+                        if decision.action == "give-up" and decision.failed == failed:  # nothing new to blame
+                            error = f"{exc} (exit status {exc.return_code}); see bake's output above"
+                            break
+                    finally:
+                        bake.stop()
+                        bake = None
+        finally:
+            if bake is not None:  # a failed check, an interruption: the build ends with us
                 bake.stop()
-            raise
-        buildx = version_tuple(daemon.buildx_version)
-        stream = stream or sys.stderr
-        shown = [*dependencies_of(plan, targets), *targets]
-        board = view.Board([t.name for t in plan.targets if t.name in shown], push=options.push,
-                           parents={t.name: t.parent for t in plan.targets})
-        live = options.progress in (None, "auto") and stream.isatty()
-        display = view.LiveView(board, stream=stream) if live else view.PlainView(
-            board, echo=options.progress != "quiet", stream=stream)
-        descendants = {t.name: frozenset(descendants_of(plan, [t.name])) for t in plan.targets}
-        known = [t.name for t in plan.targets]
-        failed: tuple[str, ...] = ()
-        remaining = targets
-        broken_retries = 0
-        error: str | None = None
-        with display:
-            while remaining:
-                rounds = board.new_round()
-                bake = bake or start(remaining, buildx)
-                try:
-                    for line in bake.lines():
-                        display.line(line)
-                    board.end_round(ok=True)
-                    metadata.update(_read_metadata(metadata_file))
-                    break
-                except EngineError as exc:
-                    if not checked:
-                        # The builder's checks waited for this: a builder that is missing or lacks the platform
-                        # is said as `doctor` says it, not as bake's error.
-                        checked = True
-                        preflight(query.result(), plan, options, display.say)
-                    metadata.update(_read_metadata(metadata_file))
-                    decision = progress.decide(progress.judge(rounds.events, known), remaining=remaining,
-                                               failed=failed, descendants=descendants,
-                                               broken_retries=broken_retries, no_cache=round_options.no_cache)
-                    board.end_round(ok=False, failed=[t for t in decision.failed if t not in failed])
-                    failed, remaining, broken_retries = decision.failed, decision.remaining, decision.broken_retries
-                    round_options = replace(round_options, no_cache=decision.no_cache)
-                    if decision.message:
-                        display.say(f"fate-builder: {decision.message}")
-                    if decision.action == "engine-lost":
-                        error = decision.message
-                        break
-                    if decision.action == "give-up" and decision.failed == failed:  # nothing new to blame
-                        error = f"{exc} (exit status {exc.return_code}); see bake's output above"
-                        break
-                finally:
-                    bake.stop()  # interrupted: the build ends with us
-                    bake = None
         skipped = sorted(set(targets) & set().union(*(descendants[t] for t in failed)) - set(failed))
         board.end_round(ok=False, skipped=skipped)
         if options.progress != "quiet":
