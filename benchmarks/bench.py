@@ -12,8 +12,12 @@ proportional to FATE's (benchmarks/workload.py), from a workspace of their own:
   whose layers changed must be exactly those whose contents include fateflow;
 * touch (fate-builder only): the same file's mtime changed, nothing else.
 
-Then `fate-builder render` of the whole catalog against a bare `python -c "import jinja2"`.
-Writes benchmarks/results/latest.{json,md,png} and prints the table.
+Then `fate-builder render` of the whole catalog against a bare `python -c "import jinja2"`,
+and fate-builder's own cost on a warm bake (benchmarks/overhead.py): `fate-builder bake
+--load` against plain `docker buildx bake --load` of the same file, alternating.
+Writes benchmarks/results/latest.{json,md,png} and prints the table. `--publish` also keeps
+the results as this engine generation's (benchmarks/engines/docker-X.Y.json, committed) and
+writes the README tables and benchmarks/chart.png from every generation kept there.
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ from .engine import (
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
+ENGINES = Path(__file__).resolve().parent / "engines"
+CHART = Path(__file__).resolve().parent / "chart.png"
 STRATEGIES = ("fate-builder", "baseline")
 PREFIXES = {"fate-builder": "benchfb", "baseline": "benchbase"}
 SCENARIOS = ("cold", "warm", "incremental", "touch")
@@ -124,12 +130,14 @@ def warm_anatomy(ws: workload.Workspace, selection: str, prefix: str, work: dict
     """
     from dataclasses import replace
 
+    from generator import entitlements
     from generator.build import bake_call, resolve_targets
     from generator.config import load_config
+    from generator.docker import Engine, version_tuple
     from generator.plan import build_plan
     from generator.render import bake_variables
 
-    from .engine import docker, stream_timed
+    from .engine import stream_timed
 
     settings = fate_builder_settings(ws, selection, prefix, work)
     env = scrubbed_env()
@@ -141,14 +149,18 @@ def warm_anatomy(ws: workload.Workspace, selection: str, prefix: str, work: dict
     plan = build_plan(config)
     names, kwargs = bake_call(plan, resolve_targets(plan, ()), replace(config.bake_options, load=True))
     variables = bake_variables(config)
+    engine = Engine()
+    # the grants fate-builder gives, for this process's working directory
+    buildx = version_tuple(engine.facts().buildx_version)
+    allow = entitlements.grants(entitlements.bake_access(config, names, config.bake_options.set), os.getcwd(), buildx)
 
     def bake(extra: dict[str, str]) -> float:
         options = dict(kwargs)
         options["set"] = {**kwargs["set"], **extra}
         start = time.perf_counter()
         lines: list = []
-        stream_timed(docker.buildx.bake(targets=names, files=[str(ws.root / "docker-bake.hcl")], variables=variables,
-                                        progress="plain", stream_logs=True, **options), start, lines)
+        stream_timed(engine.start_bake(ws.root / "docker-bake.hcl", names, variables, progress="plain", allow=allow,
+                                       **options).lines(), start, lines)
         return round(time.perf_counter() - start, 3)
 
     # (Not a variant without provenance attestations: its images differ from the stored ones, so every
@@ -458,6 +470,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"seconds of work per real-FATE minute (default {workload.DEFAULT_SCALE})")
     p.add_argument("--strategies", type=_csv, default=STRATEGIES, help="fate-builder,baseline (default both)")
     p.add_argument("--render-runs", type=int, default=15, help="runs of each render command (default 15; 0 skips)")
+    p.add_argument("--overhead-runs", type=int, default=7,
+                   help="alternating runs of the warm overhead measurement (default 7; 0 skips)")
+    p.add_argument("--publish", action="store_true",
+                   help=f"keep the results as this engine generation's in {ENGINES.relative_to(ROOT)}/ and write the "
+                        f"--readme tables and {CHART.relative_to(ROOT)} from every generation kept there")
     p.add_argument("--no-prune", dest="prune", action="store_false",
                    help="do not empty the shared build cache before cold runs (fresh nonces only)")
     p.add_argument("--retries", type=int, default=1, help="retries of a failed strategy run (default 1)")
@@ -472,7 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip timing the parts of a warm fate-builder bake (render, doctor, bake alone)")
     p.add_argument("--keep", action="store_true", help="keep the images and workspaces")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: scale 0.05, 1 run, 3 render runs, no 34-image selection, CPU variant or probe")
+                   help="smoke run: scale 0.05, 1 run, 3 render and overhead runs, no 34-image selection, CPU variant "
+                        "or probe")
     p.add_argument("--verbose", "-v", action="store_true")
     return p
 
@@ -481,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.quick:
         args.scale, args.runs, args.runs_all, args.render_runs, args.cpu_runs, args.probe = 0.05, 1, 0, 3, 0, False
+        args.overhead_runs = min(args.overhead_runs, 3)
     unknown = set(args.strategies) - set(STRATEGIES)
     if unknown:
         raise SystemExit(f"unknown strategies: {', '.join(sorted(unknown))}")
@@ -529,6 +548,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.render_runs > 0:
             say("render: fate-builder render (34 targets) against python -c 'import jinja2'")
             data["render"] = bench_render(args.render_runs, work_root)
+        if args.overhead_runs > 0:
+            from .overhead import measure
+
+            say(f"overhead: warm `fate-builder bake --load` against plain `docker buildx bake --load`, "
+                f"{args.overhead_runs} alternating runs")
+            data["overhead"] = measure(args.overhead_runs, work_root / "overhead")
+            say(f"  medians {data['overhead']['median_s']}, ratio {data['overhead']['ratio']}")
         if args.probe:
             from .probe import probe
 
@@ -552,8 +578,18 @@ def main(argv: list[str] | None = None) -> int:
     markdown = report.markdown(data)
     (args.results / "latest.md").write_text(markdown, encoding="utf-8")
     chart = report.chart(data, args.results / "latest.png")
+    published_chart = None
+    if args.publish:
+        published = report.publish(data, ENGINES)
+        say(f"kept as {published.relative_to(ROOT)}")
+        kept = report.load_engines(ENGINES)
+        markdown = report.markdown_engines(kept)
+        if report.chart_engines(kept, CHART):
+            published_chart = CHART
+            say(f"wrote {CHART.relative_to(ROOT)}")
     for readme in args.readme:
-        if report.update_readme(readme, markdown):
+        table = report.with_chart(markdown, readme, published_chart) if published_chart else markdown
+        if report.update_readme(readme, table):
             say(f"updated the table in {readme}")
         else:
             say(f"{readme}: no '{report.START}' / '{report.END}' markers; table not written there")

@@ -2,6 +2,8 @@
 
     flock -o /tmp/fb-engine.lock .venv/bin/python -m benchmarks.overhead [--runs 5]
 
+(`make bench` runs it too, `--overhead-runs`, and puts the ratio in the README table.)
+
 One workspace with the stand-in tree and fate-builder's default selection (16 images, no
 work), built once to warm the cache and the image store. Then, alternating, `runs` times
 each: fate-builder as users run it (`fate-builder -D ... bake --load --progress plain
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import shutil
 import statistics
@@ -70,6 +73,7 @@ def measure(runs: int = 5, work_root: Path | None = None) -> dict:
     plain_env = {**env, **bake_variables(config)}
     refs = [p.reference for p in plan.images if p.role == "selected"]
     times: dict[str, list[float]] = {"fate_builder": [], "plain_bake": []}
+    load_start = os.getloadavg()[0]
     try:
         _timed(fb, ws.root, env)  # cold: builds and loads everything
         _timed(plain, ws.root, plain_env)  # both warm-ups: page cache, .pyc files, BuildKit's caches
@@ -84,7 +88,8 @@ def measure(runs: int = 5, work_root: Path | None = None) -> dict:
             shutil.rmtree(root, ignore_errors=True)
     medians = {k: round(statistics.median(v), 3) for k, v in times.items()}
     return {"images": len(names), "runs": runs, "seconds": times, "median_s": medians,
-            "ratio": round(medians["fate_builder"] / medians["plain_bake"], 3)}
+            "ratio": round(medians["fate_builder"] / medians["plain_bake"], 3),
+            "load_avg_1m": [round(load_start, 2), round(os.getloadavg()[0], 2)]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ import statistics
 from collections.abc import Iterable
 from pathlib import Path
 
+CHART_NAME = "chart.png"
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
 
@@ -15,6 +16,7 @@ LIMITS = {
     "warm_vs_cold": 0.05,
     "incremental_vs_cold": 0.30,
     "render_vs_bare": 2.5,
+    "overhead_vs_plain": 1.25,
 }
 SELECTION_TITLES = {"default": "default selection", "all": "everything amd64 allows"}
 
@@ -136,6 +138,15 @@ def summarize(data: dict) -> dict:
         out["targets"].append({"selection": "-", "target": "render_vs_bare",
                                "what": "render / python -c 'import jinja2'", "median": round(ratio, 3),
                                "limit": LIMITS["render_vs_bare"], "met": ratio <= LIMITS["render_vs_bare"]})
+    overhead = data.get("overhead")
+    if overhead:
+        s = overhead["seconds"]
+        out["overhead"] = {k: stats(v) for k, v in s.items()}
+        out["overhead"]["ratio"] = overhead["ratio"]
+        out["targets"].append({"selection": "-", "target": "overhead_vs_plain",
+                               "what": "warm: fate-builder bake --load / docker buildx bake --load",
+                               "median": overhead["ratio"], "limit": LIMITS["overhead_vs_plain"],
+                               "met": overhead["ratio"] <= LIMITS["overhead_vs_plain"]})
     return out
 
 
@@ -174,24 +185,100 @@ def _counts(values: list[int], total: int) -> str:
     return f"{low}/{total}" if low == high else f"{low}–{high}/{total}"
 
 
+TABLE_HEAD = ["| Selection | Scenario | fate-builder bake | build.sh baseline | Ratio | Target | Met |",
+              "|---|---|---|---|---|---|---|"]
+
+
 def markdown(data: dict) -> str:
-    summary = data["summary"]
+    """One run's table: what was measured, the rows, then where the time goes."""
+    return "\n".join([_header(data), "", *TABLE_HEAD, *_rows(data), "", *_where_the_time_goes(data)]) + "\n"
+
+
+def engine_label(data: dict) -> str:
+    m = data["meta"]["machine"]
+    engine = str(m.get("engine", "?")).split("+")[0]
+    buildx = version_of(m.get("buildx", ""))
+    return f"Docker {engine}, buildx {buildx}"
+
+
+def version_of(text: str) -> str:
+    import re
+
+    found = re.search(r"v?(\d+\.\d+(?:\.\d+)?)", text or "")
+    return found.group(1) if found else "?"
+
+
+def markdown_engines(datasets: list[dict]) -> str:
+    """The tables of several engine generations as one: an Engine column, each generation's own header line."""
+    lines = [f"- **{engine_label(data)}**: {_header(data)}" for data in datasets]
+    lines += ["", "| Engine " + TABLE_HEAD[0], "|---" + TABLE_HEAD[1]]
+    for data in datasets:
+        lines += [f"| {engine_label(data)} {row}" for row in _rows(data)]
+    lines.append("")
+    for data in datasets:
+        lines += [f"- {engine_label(data)}, {item[2:]}" for item in _where_the_time_goes(data)]
+    return "\n".join(lines) + "\n"
+
+
+def with_chart(table: str, readme: Path, chart: Path) -> str:
+    """The table and, under it, the chart, linked relative to the README it goes into."""
+    import os
+
+    return f"{table}\n![benchmark chart]({os.path.relpath(chart, Path(readme).resolve().parent)})\n"
+
+
+def publish(data: dict, folder: Path) -> Path:
+    """Keep `data` as its engine generation's results (docker-MAJOR.MINOR.json), replacing that generation's last."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    major_minor = ".".join(version_of(str(data["meta"]["machine"].get("engine", ""))).split(".")[:2])
+    path = folder / f"docker-{major_minor}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def load_engines(folder: Path) -> list[dict]:
+    """Every kept generation's results, oldest engine first."""
+    import json
+
+    found = [json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("docker-*.json")]
+
+    def key(data: dict) -> tuple[int, ...]:
+        return tuple(int(x) for x in version_of(str(data["meta"]["machine"].get("engine", ""))).split(".")
+                     if x.isdigit())
+
+    return sorted(found, key=key)
+
+
+def _header(data: dict) -> str:
     meta = data["meta"]
     m = meta["machine"]
     runs_text = ", ".join(f"{len(sel['runs'])} run{'s' if len(sel['runs']) != 1 else ''} of {name} "
                           f"({len(sel['images'])} images)" for name, sel in data["selections"].items())
-    lines = [
+    extra = []
+    if data.get("render"):
+        extra.append(f"{data['render']['runs']} runs of each render command")
+    if data.get("overhead"):
+        extra.append(f"{data['overhead']['runs']} alternating runs of the warm overhead")
+    if extra:
+        runs_text += "; " + ", ".join(extra)
+    return (
         f"Measured {meta['started'][:16].replace('T', ' ')} UTC on {m.get('cores')} cores, Docker {m.get('engine')} "
         f"({m.get('storage')} image store, builder {m.get('builder')}), {m.get('buildx', '').split(' ')[-1]}; "
         f"work scaled to {meta['scale_s_per_minute']:g} s per real-FATE minute; {runs_text}; "
         f"medians [min–max]; cold = images removed"
         f"{' and build cache pruned' if meta['prune'] else ' and a fresh cache key (no prune)'}; "
         f"load average {meta['load_avg_1m_start']} → {meta['load_avg_1m_end']}."
-        + (f" {meta['note']}" if meta.get("note") else ""),
-        "",
-        "| Selection | Scenario | fate-builder bake | build.sh baseline | Ratio | Target | Met |",
-        "|---|---|---|---|---|---|---|",
-    ]
+        + (f" {meta['note']}" if meta.get("note") else "")
+    )
+
+
+def _rows(data: dict) -> list[str]:
+    summary = data["summary"]
+    lines: list[str] = []
     for name, sel in data["selections"].items():
         s = summary["selections"][name]
         n = len(sel["images"])
@@ -249,8 +336,16 @@ def markdown(data: dict) -> str:
             f"{_ms(render['fate_builder'])} | "
             f"`python -c \"import jinja2\"` {_ms(render['bare_jinja2'])} | {render['ratio']:.2f} × | ≤ 2.50 | "
             f"{_met(summary, '-', 'render_vs_bare')} |")
-    lines += ["", *_where_the_time_goes(data)]
-    return "\n".join(lines) + "\n"
+    overhead = summary.get("overhead")
+    if overhead:
+        o = data["overhead"]
+        lines.append(
+            f"| default ({o['images']}) | warm, nothing changed: fate-builder's own cost (CLI, render, preflight) | "
+            f"`fate-builder bake --load` {_s(overhead['fate_builder'], digits=2)} | "
+            f"plain `docker buildx bake --load` {_s(overhead['plain_bake'], digits=2)} | "
+            f"{overhead['ratio']:.2f} × plain (load {o['load_avg_1m'][0]} → {o['load_avg_1m'][1]}) | ≤ 1.25 | "
+            f"{_met(summary, '-', 'overhead_vs_plain')} |")
+    return lines
 
 
 def n_cores(data: dict) -> int:
@@ -336,8 +431,7 @@ def update_readme(path: Path, table: str) -> bool:
 # --------------------------------------------------------------------------------------
 
 
-def chart(data: dict, path: Path) -> bool:
-    """Grouped bars: per selection, cold / warm / incremental for both strategies (median, min–max)."""
+def _pyplot():  # noqa: ANN202 - matplotlib is optional
     try:
         import matplotlib
 
@@ -345,10 +439,90 @@ def chart(data: dict, path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         print("benchmark: matplotlib is not installed; no chart", flush=True)
+        return None
+    return plt
+
+
+COLORS = {"fate-builder": "#2f7ed8", "baseline": "#c0504d"}
+LABELS = {"fate-builder": "fate-builder bake", "baseline": "build.sh (sequential)"}
+
+
+def _selection_panel(ax, data: dict, name: str, title_prefix: str = "") -> None:  # noqa: ANN001
+    """Cold / warm / incremental of one selection, both strategies (median, min–max), with the floors."""
+    summary = data["summary"]
+    sel = data["selections"][name]
+    secs = summary["selections"][name]["seconds"]
+    scenarios = [sc for sc in ("cold", "warm", "incremental") if secs[sc]["fate-builder"] or secs[sc]["baseline"]]
+    width = 0.38
+    for i, strategy in enumerate(("fate-builder", "baseline")):
+        xs, heights, low, high = [], [], [], []
+        for j, sc in enumerate(scenarios):
+            st = secs[sc][strategy]
+            if not st:
+                continue
+            xs.append(j + (i - 0.5) * width)
+            heights.append(st["median"])
+            low.append(st["median"] - st["min"])
+            high.append(st["max"] - st["median"])
+        bars = ax.bar(xs, heights, width, yerr=[low, high], capsize=3, color=COLORS[strategy], label=LABELS[strategy])
+        ax.bar_label(bars, fmt="%.1f", fontsize=8, padding=2)
+    floor = sel.get("cpu_floor_s") or sel["critical_path"]["nominal_s"]
+    what = f"{n_cores(data)}-core floor" if sel.get("cpu_floor_s") else "critical path"
+    ax.hlines(floor, -0.5, 0.5, colors="black", linestyles="dashed", linewidth=1)
+    ax.annotate(f"{what} {floor:.1f} s", (0, floor), textcoords="offset points", xytext=(0, 4), ha="center",
+                fontsize=8)
+    if "incremental" in scenarios and sel.get("incremental_floor_s"):
+        x = scenarios.index("incremental")
+        inc_floor = sel["incremental_floor_s"]
+        ax.hlines(inc_floor, x - 0.5, x + 0.5, colors="black", linestyles="dotted", linewidth=1)
+        ax.annotate(f"floor {inc_floor:.1f} s", (x, inc_floor), textcoords="offset points", xytext=(0, 4),
+                    ha="center", fontsize=8)
+    ax.set_xticks(range(len(scenarios)), scenarios)
+    ax.set_xlim(-0.75, len(scenarios) - 0.25)
+    ax.set_ylabel("seconds (median, min–max)")
+    kind = ", CPU-bound work" if sel.get("work_kind") == "cpu" else ""
+    ax.set_title(f"{title_prefix}{len(sel['images'])} images ({SELECTION_TITLES.get(sel.get('selection', name), name)}"
+                 f"{kind}), {len(sel['runs'])} run{'s' if len(sel['runs']) != 1 else ''}", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _bars(ax, stats_by_label: list[tuple[str, dict]], colors: list[str], unit: float, fmt: str) -> None:  # noqa: ANN001
+    heights = [st["median"] * unit for _, st in stats_by_label]
+    low = [(st["median"] - st["min"]) * unit for _, st in stats_by_label]
+    high = [(st["max"] - st["median"]) * unit for _, st in stats_by_label]
+    bars = ax.bar(range(len(heights)), heights, 0.6, yerr=[low, high], capsize=3, color=colors)
+    ax.bar_label(bars, fmt=fmt, fontsize=8, padding=2)
+    ax.set_xticks(range(len(heights)), [label for label, _ in stats_by_label], fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _render_panel(ax, data: dict) -> None:  # noqa: ANN001
+    r = data["summary"]["render"]
+    _bars(ax, [("fate-builder\nrender", r["fate_builder"]), ("python -c\n'import jinja2'", r["bare_jinja2"]),
+               ("python -c\n'pass'", r["python"])], ["#2f7ed8", "#999999", "#cccccc"], 1000, "%.0f")
+    ax.set_ylabel("milliseconds (median, min–max)")
+    ax.set_title(f"render, {r['fate_builder']['n']} runs: {r['ratio']:.2f} × import jinja2", fontsize=10)
+
+
+def _overhead_panel(ax, data: dict, title_prefix: str = "") -> None:  # noqa: ANN001
+    o = data["summary"]["overhead"]
+    _bars(ax, [("fate-builder\nbake --load", o["fate_builder"]), ("docker buildx\nbake --load", o["plain_bake"])],
+          ["#2f7ed8", "#999999"], 1, "%.2f")
+    ax.set_ylabel("seconds (median, min–max)")
+    ax.set_title(f"{title_prefix}warm, nothing changed, {o['fate_builder']['n']} runs: {o['ratio']:.2f} × plain bake",
+                 fontsize=10)
+
+
+def chart(data: dict, path: Path) -> bool:
+    """Grouped bars: per selection, cold / warm / incremental for both strategies (median, min–max)."""
+    plt = _pyplot()
+    if plt is None:
         return False
     summary = data["summary"]
     selections = list(data["selections"])
-    panels = len(selections) + (1 if summary.get("render") else 0)
+    extra = [p for p in ("render", "overhead") if summary.get(p)]
+    panels = len(selections) + len(extra)
     if panels == 0:
         return False
     cols = min(panels, 2)
@@ -357,66 +531,45 @@ def chart(data: dict, path: Path) -> bool:
     cells = [ax for row in grid for ax in row]
     for ax in cells[panels:]:
         ax.set_visible(False)
-    axes = [cells[:panels]]
-    colors = {"fate-builder": "#2f7ed8", "baseline": "#c0504d"}
-    labels = {"fate-builder": "fate-builder bake", "baseline": "build.sh (sequential)"}
-    for ax, name in zip(axes[0], selections):
-        sel = data["selections"][name]
-        secs = summary["selections"][name]["seconds"]
-        scenarios = [sc for sc in ("cold", "warm", "incremental") if secs[sc]["fate-builder"] or secs[sc]["baseline"]]
-        width = 0.38
-        for i, strategy in enumerate(("fate-builder", "baseline")):
-            xs, heights, low, high = [], [], [], []
-            for j, sc in enumerate(scenarios):
-                st = secs[sc][strategy]
-                if not st:
-                    continue
-                xs.append(j + (i - 0.5) * width)
-                heights.append(st["median"])
-                low.append(st["median"] - st["min"])
-                high.append(st["max"] - st["median"])
-            bars = ax.bar(xs, heights, width, yerr=[low, high], capsize=3, color=colors[strategy],
-                          label=labels[strategy])
-            ax.bar_label(bars, fmt="%.1f", fontsize=8, padding=2)
-        floor = sel.get("cpu_floor_s") or sel["critical_path"]["nominal_s"]
-        what = f"{n_cores(data)}-core floor" if sel.get("cpu_floor_s") else "critical path"
-        ax.hlines(floor, -0.5, 0.5, colors="black", linestyles="dashed", linewidth=1)
-        ax.annotate(f"{what} {floor:.1f} s", (0, floor), textcoords="offset points", xytext=(0, 4), ha="center",
-                    fontsize=8)
-        if "incremental" in scenarios and sel.get("incremental_floor_s"):
-            x = scenarios.index("incremental")
-            inc_floor = sel["incremental_floor_s"]
-            ax.hlines(inc_floor, x - 0.5, x + 0.5, colors="black", linestyles="dotted", linewidth=1)
-            ax.annotate(f"floor {inc_floor:.1f} s", (x, inc_floor), textcoords="offset points", xytext=(0, 4),
-                        ha="center", fontsize=8)
-        ax.set_xticks(range(len(scenarios)), scenarios)
-        ax.set_xlim(-0.75, len(scenarios) - 0.25)
-        ax.set_ylabel("seconds (median, min–max)")
-        kind = ", CPU-bound work" if sel.get("work_kind") == "cpu" else ""
-        ax.set_title(f"{len(sel['images'])} images ({SELECTION_TITLES.get(sel.get('selection', name), name)}{kind}), "
-                     f"{len(sel['runs'])} run{'s' if len(sel['runs']) != 1 else ''}", fontsize=10)
-        ax.legend(fontsize=8)
-        ax.grid(axis="y", alpha=0.3)
-    if summary.get("render"):
-        ax = axes[0][-1]
-        r = summary["render"]
-        names = [("fate_builder", "fate-builder\nrender"), ("bare_jinja2", "python -c\n'import jinja2'"),
-                 ("python", "python -c\n'pass'")]
-        heights = [r[k]["median"] * 1000 for k, _ in names]
-        low = [(r[k]["median"] - r[k]["min"]) * 1000 for k, _ in names]
-        high = [(r[k]["max"] - r[k]["median"]) * 1000 for k, _ in names]
-        bars = ax.bar(range(3), heights, 0.6, yerr=[low, high], capsize=3, color=["#2f7ed8", "#999999", "#cccccc"])
-        ax.bar_label(bars, fmt="%.0f", fontsize=8, padding=2)
-        ax.set_xticks(range(3), [label for _, label in names], fontsize=8)
-        ax.set_ylabel("milliseconds (median, min–max)")
-        ax.set_title(f"render, {r['fate_builder']['n']} runs: {r['ratio']:.2f} × import jinja2", fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
+    for ax, name in zip(cells, selections):
+        _selection_panel(ax, data, name)
+    for ax, part in zip(cells[len(selections):], extra):
+        (_render_panel if part == "render" else _overhead_panel)(ax, data)
     meta = data["meta"]
     fig.suptitle(f"fate-builder vs FATE-Builder build.sh — {meta['machine'].get('cores')} cores, "
                  f"work {meta['scale_s_per_minute']:g} s per FATE minute, {meta['started'][:10]}", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return True
+
+
+def chart_engines(datasets: list[dict], path: Path) -> bool:
+    """One row per engine generation: its selections, then its warm overhead; written to a temporary file first."""
+    plt = _pyplot()
+    if plt is None or not datasets:
+        return False
+    rows = [[*[("selection", n) for n in d["selections"]], *([("overhead", "")] if d["summary"].get("overhead")
+                                                             else [])] for d in datasets]
+    cols = max(len(r) for r in rows) or 1
+    fig, grid = plt.subplots(len(rows), cols, figsize=(6.4 * cols, 4.6 * len(rows)), squeeze=False)
+    for data, panels, axes in zip(datasets, rows, grid):
+        label = f"{engine_label(data)}: "
+        for ax in axes[len(panels):]:
+            ax.set_visible(False)
+        for ax, (kind, name) in zip(axes, panels):
+            if kind == "selection":
+                _selection_panel(ax, data, name, label)
+            else:
+                _overhead_panel(ax, data, label)
+    first = datasets[0]["meta"]
+    fig.suptitle(f"fate-builder vs FATE-Builder build.sh — {first['machine'].get('cores')} cores, "
+                 f"work {first['scale_s_per_minute']:g} s per FATE minute", fontsize=11)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(path)
     return True
 
 
@@ -429,6 +582,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--readme", type=Path, action="append", default=[],
                         help="update the table between the bench markers in this file (repeatable)")
+    parser.add_argument("--engines", action="store_true",
+                        help="the READMEs get every generation kept in benchmarks/engines (and chart.png), not "
+                             "latest.json")
     args = parser.parse_args(argv)
     data = json.loads((args.results / "latest.json").read_text(encoding="utf-8"))
     data["summary"] = summarize(data)
@@ -436,8 +592,17 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(data)
     (args.results / "latest.md").write_text(table, encoding="utf-8")
     chart(data, args.results / "latest.png")
+    here = Path(__file__).resolve().parent
+    table_of: dict[Path, str] = {}
+    if args.engines:
+        kept = load_engines(here / "engines")
+        for data in kept:
+            data["summary"] = summarize(data)
+        table = markdown_engines(kept)
+        if chart_engines(kept, here / CHART_NAME):
+            table_of = {readme: with_chart(table, readme, here / CHART_NAME) for readme in args.readme}
     for readme in args.readme:
-        if not update_readme(readme, table):
+        if not update_readme(readme, table_of.get(readme, table) if args.engines else table):
             print(f"{readme}: no '{START}' / '{END}' markers", flush=True)
     print(table)
     return 0

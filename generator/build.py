@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from . import catalog, doctor, entitlements
 from .config import BakeOptions
-from .docker import Engine, EngineError, EngineFacts, version_tuple
+from .docker import Bake, Engine, EngineError, EngineFacts, FactsQuery, version_tuple
 from .errors import ConfigError, FateBuilderError
 from .plan import Plan
 from .render import bake_variables
@@ -126,8 +126,8 @@ def bake_call(plan: Plan, targets: tuple[str, ...], options: BakeOptions) -> tup
     return [*targets, *dependencies], kwargs
 
 
-def preflight(engine: Engine, plan: Plan, options: BakeOptions, out: Callable[[str], None]) -> EngineFacts:
-    facts = engine.facts(options.builder)
+def preflight(facts: EngineFacts, plan: Plan, options: BakeOptions, out: Callable[[str], None]) -> None:
+    """doctor's checks for this bake; the failed ones are printed and raise PreflightFailed."""
     checks = doctor.all_checks(facts, plan, options, sources_if_engine_fails=False)
     bad = doctor.failed(checks)
     if bad:
@@ -135,13 +135,41 @@ def preflight(engine: Engine, plan: Plan, options: BakeOptions, out: Callable[[s
             for line in check.lines():
                 out(line)
         raise PreflightFailed(f"{len(bad)} preflight check(s) failed; fix them or run `fate-builder doctor`")
-    return facts
+
+
+def builder_can_wait(plan: Plan, options: BakeOptions) -> bool:
+    """Whether the builder's checks may wait for a failed bake: one platform, the builder buildx picks by default
+    (none named, no BUILDX_BUILDER), no cache export. Then the builder only matters if it lacks the daemon's own
+    platform (`builder_checks_needed`); a bake that fails is followed by the checks, with the same lines."""
+    exports_cache = plan.config.cache not in ("none", "inline")
+    return (len(plan.config.platforms) == 1 and not options.builder and not os.environ.get("BUILDX_BUILDER")
+            and not exports_cache)
+
+
+def builder_checks_needed(plan: Plan, options: BakeOptions, daemon: EngineFacts) -> bool:
+    """Whether the builder must be checked before bake: `builder_can_wait` does not hold, or the one platform is
+    not the daemon's own (the default builder may lack it: QEMU)."""
+    native = [f"linux/{p}" for p in plan.config.platforms] == [daemon.native_platform]
+    return not (builder_can_wait(plan, options) and native)
+
+
+def can_start_early(facts: EngineFacts) -> bool:
+    """Whether bake may start before the builder's facts are in: the daemon answered and buildx's version (which
+    decides the `--allow` grants) is known. The bake's output waits for the full preflight's verdict."""
+    return facts.server_error is None and facts.buildx_version is not None
 
 
 def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
              out: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
-             stream: IO[str] | None = None) -> dict[str, Any] | None:
+             stream: IO[str] | None = None, facts: FactsQuery | None = None) -> dict[str, Any] | None:
     """Check the machine, bake `bake_file` (rendered by the caller). Returns bake's resolved definition for --print.
+
+    The preflight (`facts`, asked by the caller or here) and the first bake run side by
+    side: bake starts once `docker info` has answered, its output is held until the
+    builder has answered too and every check passed, and a failed check stops it, so the
+    user sees the same failed checks as `doctor` and no build. For the daemon's own
+    platform on the default builder the builder is asked only if the bake fails
+    (`builder_checks_needed`).
 
     When a target fails, BuildKit cancels the targets still running beside it; they are
     baked again (their finished steps come from cache) so one broken image does not cost
@@ -156,60 +184,85 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
         # --print resolves the file only; bake checks entitlements when it builds.
         names, kwargs = bake_call(plan, targets, options)
         return engine.bake_print(bake_file, names, variables, **kwargs)
-    buildx = version_tuple(preflight(engine, plan, options, out).buildx_version)
+    query = facts or engine.ask_facts(options.builder)
     cwd = os.getcwd()
-    from . import progress, view
-
-    stream = stream or sys.stderr
-    shown = [*dependencies_of(plan, targets), *targets]
-    board = view.Board([t.name for t in plan.targets if t.name in shown], push=options.push,
-                       parents={t.name: t.parent for t in plan.targets})
-    live = options.progress in (None, "auto") and stream.isatty()
-    display = view.LiveView(board, stream=stream) if live else view.PlainView(
-        board, echo=options.progress != "quiet", stream=stream)
-    descendants = {t.name: frozenset(descendants_of(plan, [t.name])) for t in plan.targets}
-    known = [t.name for t in plan.targets]
     metadata: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="fate-builder-") as scratch:
         metadata_file = Path(options.metadata_file or Path(scratch, "metadata.json"))
         round_options = replace(options, metadata_file=str(metadata_file))
-        failed: tuple[str, ...] = ()
-        remaining = targets
-        broken_retries = 0
-        error: str | None = None
-        with display:
-            while remaining:
-                names, kwargs = bake_call(plan, remaining, round_options)
-                access = entitlements.bake_access(plan.config, names, options.set)
-                for folder in access.writes:
-                    # Before bake: its entitlement check takes a folder that does not exist yet for
-                    # its nearest existing parent, which a grant of the folder itself does not cover.
-                    Path(folder).mkdir(parents=True, exist_ok=True)
-                allow = entitlements.grants(access, cwd, buildx)
-                rounds = board.new_round()
-                try:
-                    for line in engine.bake_stream(bake_file, names, variables, progress="plain", allow=allow,
-                                                   **kwargs):
-                        display.line(line)
-                    board.end_round(ok=True)
-                    metadata.update(_read_metadata(metadata_file))
-                    break
-                except EngineError as exc:
-                    metadata.update(_read_metadata(metadata_file))
-                    decision = progress.decide(progress.judge(rounds.events, known), remaining=remaining,
-                                               failed=failed, descendants=descendants,
-                                               broken_retries=broken_retries, no_cache=round_options.no_cache)
-                    board.end_round(ok=False, failed=[t for t in decision.failed if t not in failed])
-                    failed, remaining, broken_retries = decision.failed, decision.remaining, decision.broken_retries
-                    round_options = replace(round_options, no_cache=decision.no_cache)
-                    if decision.message:
-                        display.say(f"fate-builder: {decision.message}")
-                    if decision.action == "engine-lost":
-                        error = decision.message
+
+        def start(remaining: tuple[str, ...], buildx: tuple[int, ...] | None) -> Bake:
+            names, kwargs = bake_call(plan, remaining, round_options)
+            access = entitlements.bake_access(plan.config, names, options.set)
+            for folder in access.writes:
+                # Before bake: its entitlement check takes a folder that does not exist yet for
+                # its nearest existing parent, which a grant of the folder itself does not cover.
+                Path(folder).mkdir(parents=True, exist_ok=True)
+            allow = entitlements.grants(access, cwd, buildx)
+            return engine.start_bake(bake_file, names, variables, progress="plain", allow=allow, **kwargs)
+
+        daemon = query.daemon()
+        checked = builder_checks_needed(plan, options, daemon)
+        if not checked:
+            # The daemon's own platform on the default builder: judged without the builder, bake unheld.
+            preflight(daemon, plan, options, out)
+        bake: Bake | None = start(targets, version_tuple(daemon.buildx_version)) if can_start_early(daemon) else None
+        try:
+            from . import progress, view  # rich's import, while bake starts
+
+            if checked:
+                preflight(query.result(), plan, options, out)
+            buildx = version_tuple(daemon.buildx_version)
+            stream = stream or sys.stderr
+            shown = [*dependencies_of(plan, targets), *targets]
+            board = view.Board([t.name for t in plan.targets if t.name in shown], push=options.push,
+                               parents={t.name: t.parent for t in plan.targets})
+            live = options.progress in (None, "auto") and stream.isatty()
+            display = view.LiveView(board, stream=stream) if live else view.PlainView(
+                board, echo=options.progress != "quiet", stream=stream)
+            descendants = {t.name: frozenset(descendants_of(plan, [t.name])) for t in plan.targets}
+            known = [t.name for t in plan.targets]
+            failed: tuple[str, ...] = ()
+            remaining = targets
+            broken_retries = 0
+            error: str | None = None
+            with display:
+                while remaining:
+                    rounds = board.new_round()
+                    bake = bake or start(remaining, buildx)
+                    try:
+                        for line in bake.lines():
+                            display.line(line)
+                        board.end_round(ok=True)
+                        metadata.update(_read_metadata(metadata_file))
                         break
-                    if decision.action == "give-up" and decision.failed == failed:  # nothing new to blame
-                        error = f"{exc} (exit status {exc.return_code}); see bake's output above"
-                        break
+                    except EngineError as exc:
+                        if not checked:
+                            # The builder's checks waited for this: a builder that is missing or lacks the platform
+                            # is said as `doctor` says it, not as bake's error.
+                            checked = True
+                            preflight(query.result(), plan, options, display.say)
+                        metadata.update(_read_metadata(metadata_file))
+                        decision = progress.decide(progress.judge(rounds.events, known), remaining=remaining,
+                                                   failed=failed, descendants=descendants,
+                                                   broken_retries=broken_retries, no_cache=round_options.no_cache)
+                        board.end_round(ok=False, failed=[t for t in decision.failed if t not in failed])
+                        failed, remaining, broken_retries = decision.failed, decision.remaining, decision.broken_retries
+                        round_options = replace(round_options, no_cache=decision.no_cache)
+                        if decision.message:
+                            display.say(f"fate-builder: {decision.message}")
+                        if decision.action == "engine-lost":
+                            error = decision.message
+                            break
+                        if decision.action == "give-up" and decision.failed == failed:  # nothing new to blame
+                            error = f"{exc} (exit status {exc.return_code}); see bake's output above"
+                            break
+                    finally:
+                        bake.stop()
+                        bake = None
+        finally:
+            if bake is not None:  # a failed check, an interruption: the build ends with us
+                bake.stop()
         skipped = sorted(set(targets) & set().union(*(descendants[t] for t in failed)) - set(failed))
         board.end_round(ok=False, skipped=skipped)
         if options.progress != "quiet":

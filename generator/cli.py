@@ -185,7 +185,11 @@ def cmd_bake(args: argparse.Namespace) -> int:
         progress=args.progress or options.progress,
     )
     request = build.BakeRequest(targets=tuple(args.targets), options=options, print_only=args.print_only)
-    printed = build.run_bake(Engine(), plan, _bake_file(args, plan), request, out=_say)
+    engine = Engine()
+    # The preflight asks the engine while the bake file is rendered (--print needs no engine).
+    facts = None if args.print_only else engine.ask_facts(options.builder,
+                                                          inspect_now=not build.builder_can_wait(plan, options))
+    printed = build.run_bake(engine, plan, _bake_file(args, plan), request, out=_say, facts=facts)
     if printed is not None:
         print(json.dumps(printed, indent=2))
     else:

@@ -67,7 +67,7 @@ def engine_checks(facts: EngineFacts, plan: Plan, *, load: bool = False, push: b
         "install buildx 0.8 or newer (Debian: `apt-get install docker-buildx`; or put the docker-buildx "
         "binary in ~/.docker/cli-plugins/); named contexts need buildx 0.8+ and BuildKit 0.10+",
     ))
-    if not buildx_ok:
+    if not buildx_ok or not facts.builder_checked:
         return checks
     if facts.builder_error is not None:
         checks.append(Check("builder", False, facts.builder_error,

@@ -43,6 +43,18 @@ def fate_dir(tmp_path: Path) -> Path:
     return d
 
 
+@pytest.fixture
+def basic_sources(tmp_path: Path, fate_dir: Path) -> dict[str, str]:
+    """Settings of the Basic selection, with the FATE folders and Dockerfiles its source checks look for."""
+    for sub in ("python", "fateflow", "eggroll", "fateboard", "examples", "conf", "doc"):
+        (fate_dir / sub).mkdir()
+    docker = tmp_path / "docker"
+    for family in ("base/basic", "fateflow", "fateboard", "eggroll"):
+        (docker / family).mkdir(parents=True)
+        (docker / family / "Dockerfile").write_text("FROM scratch\n")
+    return {**ALL_OFF, "Build_Basic": "1", "FATE_DIR": str(fate_dir), "DOCKER_DIR": str(docker)}
+
+
 def config_of(env_file: Path | None = None, environ: dict | None = None, **settings):
     """A Config from keyword settings only (they act as command-line options)."""
     return load_config(env_file=env_file, environ=environ or {}, overrides=settings)

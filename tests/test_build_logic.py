@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from python_on_whales import DockerClient
 
@@ -118,14 +120,9 @@ def test_multi_platform_push_works_on_the_classic_store():
     assert doctor.failed(doctor.engine_checks(_facts(containerd_store=False), plan, push=True)) == []
 
 
-def test_source_checks_find_a_fate_checkout_and_the_dockerfiles(tmp_path, fate_dir):
-    for sub in ("python", "fateflow", "eggroll", "fateboard", "examples", "conf", "doc"):
-        (fate_dir / sub).mkdir()
-    docker = tmp_path / "docker"
-    for family in ("base/basic", "fateflow", "fateboard", "eggroll"):
-        (docker / family).mkdir(parents=True)
-        (docker / family / "Dockerfile").write_text("FROM scratch\n")
-    plan = plan_of(**{**ALL_OFF, "Build_Basic": "1"}, FATE_DIR=str(fate_dir), DOCKER_DIR=str(docker))
+def test_source_checks_find_a_fate_checkout_and_the_dockerfiles(basic_sources, fate_dir):
+    docker = Path(basic_sources["DOCKER_DIR"])
+    plan = plan_of(**basic_sources)
     assert doctor.failed(doctor.source_checks(plan)) == []
     (docker / "eggroll" / "Dockerfile").unlink()
     (fate_dir / "fateboard").rmdir()
@@ -198,7 +195,7 @@ def test_bake_command_adds_allow_after_bake_on_the_clients_own_prefix(tmp_path):
 def test_no_docker_cli_is_an_engine_error_not_a_python_on_whales_exception(tmp_path):
     engine = Engine(DockerClient(client_call=["no-such-docker-cli"]))
     for call in (lambda: engine.image_exists("a:1"), lambda: engine.push("a:1"), lambda: engine.load(tmp_path),
-                 lambda: list(engine.save(["a:1"])), lambda: list(engine.bake_stream(tmp_path, ["a"], {})),
+                 lambda: list(engine.save(["a:1"])), lambda: engine.start_bake(tmp_path, ["a"], {}),
                  lambda: engine.bake_print(tmp_path, ["a"], {})):
         with pytest.raises(EngineError, match="no docker CLI on PATH"):
             call()
