@@ -43,10 +43,11 @@ ENGINE_LOST = re.compile(
 # When BuildKit cancels the steps running beside a failed one, the containerd snapshotter
 # can keep a cache record whose snapshot is gone; every later use of it fails like this.
 # That is the engine's fault, not the target's: it is retried, at last without cache.
-# Docker 28.5 can also cut off the export of a target built beside such a step, its content
-# store commit failing ("error writing config blob: failed commit on ref ...: commit failed: EOF").
+# The export of a target built beside such a step can be cut off in the content store too:
+# "error writing config blob: failed commit on ref ...: commit failed: EOF" (Docker 28.5),
+# "error writing config blob: failed to copy: failed to send write: EOF" (Docker 26.1).
 BROKEN_CACHE = re.compile(r"failed to commit .* during finalize|failed to stat active key|snapshot \S+ does not exist"
-                          r"|failed commit on ref \S+: commit failed")
+                          r"|failed commit on ref \S+: commit failed|failed to send write: EOF")
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,10 @@ def heavy_setup(workspace, registry):
     return {"tree": tree, "settings": {**settings, "THIRD_PARTY_IMAGES": third_party}}
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_save_leaves_no_archive_behind(workspace, heavy_setup, tmp_path, how):
     out = tmp_path / "bundle"
@@ -127,6 +131,9 @@ def test_interrupted_save_leaves_no_archive_behind(workspace, heavy_setup, tmp_p
         env=cli_env({"TMPDIR": str(tmpdir)}),
         cwd=workspace.root,
         start_new_session=True,
+        # As from a terminal: a runner started in the background (`cmd &`) ignores SIGINT, and
+        # its children would inherit that; Python then never turns Ctrl-C into KeyboardInterrupt.
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 60
