@@ -7,7 +7,9 @@
 #   Build_Basic=1 Build_Spark=1 Build_NN=1 Build_GPU=0 Build_LLM=0 Build_IPCL=0 Build_OP=1 Build_FUM=0
 #
 # `docker buildx bake` builds the `default` group. Every variable can be overridden
-# from the environment, e.g. `TAG=2.0.0 docker buildx bake fateflow`.
+# from the environment, e.g. `TAG=2.0.0 docker buildx bake fateflow`. buildx 0.20 and
+# later read a FATE_DIR outside this folder only when granted:
+# `docker buildx bake --allow fs.read=$FATE_DIR`.
 
 # Registry and namespace of every image.
 variable "PREFIX" {
