@@ -10,8 +10,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -290,7 +292,8 @@ def tagged_references(plan: Plan, *, include_base: bool = True) -> list[str]:
     return [p.reference for p in plan.images if p.role == "selected" and (include_base or not p.image.base)]
 
 
-def push(engine: Engine, plan: Plan, out: Callable[[str], None]) -> list[str]:
+def push(engine: Engine, plan: Plan, out: Callable[[str], None],
+         sleep: Callable[[float], None] = time.sleep) -> list[str]:
     references = tagged_references(plan)
     missing = [r for r in references if not engine.image_exists(r)]
     if missing:
@@ -299,8 +302,29 @@ def push(engine: Engine, plan: Plan, out: Callable[[str], None]) -> list[str]:
         )
     for reference in references:
         out(f"pushing {reference}")
-        engine.push(reference)
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            try:
+                engine.push(reference)
+                break
+            except EngineError as exc:
+                if attempt == PUSH_ATTEMPTS or not registry_server_error(str(exc)):
+                    raise
+                out(f"fate-builder: the registry answered {reference} with a server error; "
+                    f"pushing again ({attempt + 1}/{PUSH_ATTEMPTS})")
+                sleep(attempt)
     return references
+
+
+PUSH_ATTEMPTS = 3
+# A registry's 5xx is its own passing trouble (seen here: distribution 2.8 answered a HEAD of a
+# manifest with 500 once in 16 CI push tests); a 4xx (auth, name, quota) is final.
+_SERVER_ERROR = re.compile(r"\b5\d\d (?:Internal Server Error|Bad Gateway|Service Unavailable|Gateway Timeout)\b"
+                           r"|unexpected status(?: code)?[^0-9]*5\d\d\b")
+
+
+def registry_server_error(message: str) -> bool:
+    """Did the registry fail with a server error (worth another try), not refuse the push?"""
+    return _SERVER_ERROR.search(message) is not None
 
 
 def _write_gzip(path: Path, chunks: Iterable[bytes]) -> None:
