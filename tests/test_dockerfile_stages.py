@@ -271,7 +271,7 @@ def bake(
              if isinstance(v, str) and v.startswith("/") and Path(v).exists()}
     result = _run(
         ["docker", "buildx", "bake", "--progress=plain", "-f", str(bake_file), "-f", str(override_file),
-         *bake_allow_flags(read=[DOCKER, bake_file.parent, *local]), *overrides],
+         *bake_allow_flags(out, read=[DOCKER, bake_file.parent, *local]), *overrides],
         cwd=out,
     )
     return {name: read_oci_layout(out / name) for name in overrides}, result.stderr

@@ -10,6 +10,9 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+from generator.docker import version_tuple
+from generator.entitlements import Access, grants
+
 
 def buildx_available() -> bool:
     """The buildx plugin answers (no daemon needed: `bake --print` works with this alone)."""
@@ -45,16 +48,14 @@ def docker_info(attempts: int = 4) -> tuple[bool, str]:
 
 
 @lru_cache(maxsize=1)
-def bake_knows_allow() -> bool:
-    """buildx >= 0.20 checks bake's file-system entitlements and has `--allow`; older ones have neither."""
-    result = subprocess.run(["docker", "buildx", "bake", "--help"], capture_output=True, text=True)
-    return "--allow" in result.stdout
+def buildx_version() -> tuple[int, ...] | None:
+    """The installed buildx's version, as fate-builder reads it."""
+    result = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True)
+    return version_tuple(result.stdout) if result.returncode == 0 else None
 
 
-def bake_allow_flags(read: Iterable[Path] = (), write: Iterable[Path] = ()) -> list[str]:
-    """`--allow fs.read=...`/`fs.write=...` for a test's own bake, where this buildx asks for them."""
-    if not bake_knows_allow():
-        return []
-    return [f"--allow=fs.read={p}" for p in sorted({str(p) for p in read})] + [
-        f"--allow=fs.write={p}" for p in sorted({str(p) for p in write})
-    ]
+def bake_allow_flags(cwd: Path, read: Iterable[Path] = (), write: Iterable[Path] = ()) -> list[str]:
+    """`--allow` flags for a test's own bake run from `cwd`: fate-builder's own rule (generator.entitlements)
+    decides which buildx takes them and which paths need them."""
+    access = Access(reads=tuple(str(p) for p in read), writes=tuple(str(p) for p in write))
+    return [f"--allow={grant}" for grant in grants(access, str(cwd), buildx_version())]
