@@ -193,7 +193,10 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
         metadata_file = Path(options.metadata_file or Path(scratch, "metadata.json"))
         round_options = replace(options, metadata_file=str(metadata_file))
 
-        def start(remaining: tuple[str, ...], buildx: tuple[int, ...] | None) -> Bake:
+        daemon = query.daemon()
+        buildx = version_tuple(daemon.buildx_version)
+
+        def start(remaining: tuple[str, ...]) -> Bake:
             names, kwargs = bake_call(plan, remaining, round_options)
             access = entitlements.bake_access(plan.config, names, options.set)
             for folder in access.writes:
@@ -203,18 +206,16 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
             allow = entitlements.grants(access, cwd, buildx)
             return engine.start_bake(bake_file, names, variables, progress="plain", allow=allow, **kwargs)
 
-        daemon = query.daemon()
         checked = builder_checks_needed(plan, options, daemon)
         if not checked:
             # The daemon's own platform on the default builder: judged without the builder, bake unheld.
             preflight(daemon, plan, options, out)
-        bake: Bake | None = start(targets, version_tuple(daemon.buildx_version)) if can_start_early(daemon) else None
+        bake: Bake | None = start(targets) if can_start_early(daemon) else None
         try:
             from . import progress, view  # rich's import, while bake starts
 
             if checked:
                 preflight(query.result(), plan, options, out)
-            buildx = version_tuple(daemon.buildx_version)
             stream = stream or sys.stderr
             shown = [*dependencies_of(plan, targets), *targets]
             board = view.Board([t.name for t in plan.targets if t.name in shown], push=options.push,
@@ -231,7 +232,7 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
             with display:
                 while remaining:
                     rounds = board.new_round()
-                    bake = bake or start(remaining, buildx)
+                    bake = bake or start(remaining)
                     try:
                         for line in bake.lines():
                             display.line(line)
