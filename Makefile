@@ -16,7 +16,7 @@ help:
 	@echo "make check    fail if the committed docker-bake.hcl is stale"
 	@echo "make plan     show what the configuration builds"
 	@echo "make test     provision the Docker engine and run every test"
-	@echo "make lint     ruff and mypy"
+	@echo "make lint     ruff, mypy and shellcheck"
 	@echo "make wheel-check  install the built wheel in a fresh venv and run it outside the checkout"
 	@echo "make bench    benchmark one bake against FATE-Builder's sequential builds (ENGINE=oldest|current)"
 
@@ -70,6 +70,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check generator tests benchmarks testsupport
 	$(BIN)/mypy --strict generator
 	$(BIN)/mypy testsupport
+	$(BIN)/shellcheck -x .ci/run scripts/ci/*.sh scripts/ci/engine/*.sh scripts/ci/lib/*.sh
 
 # The package as users install it: wheel, fresh venv, commands run outside the checkout.
 wheel-check:

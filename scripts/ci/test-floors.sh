@@ -26,6 +26,7 @@ EOF
 echo "floors ($("$python" --version)): $floors"
 "$python" -m venv "$work/venv"
 pip="$work/venv/bin/pip --quiet --disable-pip-version-check"
+# shellcheck disable=SC2086  # the floors are one word each
 $pip install $floors
 $pip install --no-deps -e "$root"
 # What pip made of it, so a log shows the versions the tests really ran against.

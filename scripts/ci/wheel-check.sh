@@ -26,6 +26,7 @@ fb="$work/clean/bin/fate-builder"
 mkdir -p "$work/FATE" "$work/project"
 printf 'FATE=1.11.2\n' >"$work/FATE/fate.env"
 cd "$work/project"
+# shellcheck disable=SC2016  # ${version} is for fate-builder to expand
 printf 'FATE_DIR=%s\nTAG=${version}-release\n' "$work/FATE" >.env
 
 "$fb" render
