@@ -545,8 +545,9 @@ def fate_reads(df: Dockerfile, inherited: tuple[Landing, ...] = (),
     return reads, final
 
 
-def _ancestor_families(family: str, cat: catalog.Catalog = catalog.for_line("1.x")) -> list[str]:
-    """The families of every image this family's images are built on, nearest first."""
+def _ancestor_families(family: str, cat: catalog.Catalog | None = None) -> list[str]:
+    """The families of every image this family's images are built on, nearest first (1.x by default)."""
+    cat = cat or catalog.for_line("1.x")
     found: list[str] = []
     pending = [i.parent for i in cat.images if i.family == family and i.parent]
     while pending:
