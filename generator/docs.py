@@ -80,7 +80,9 @@ def images_2x_table(lang: str) -> str:
     return images_table(lang, "2.x")
 
 
-BLOCKS = {"images": images_table, "images-2x": images_2x_table, "settings": settings_table}
+BLOCKS: dict[str, Callable[[str], str]] = {
+    "images": images_table, "images-2x": images_2x_table, "settings": settings_table,
+}
 READMES = {"en": PROJECT_ROOT / "README.md", "zh": PROJECT_ROOT / "README_zh.md"}
 
 

@@ -22,7 +22,8 @@ LINES: tuple[Line, ...] = get_args(Line)
 MARKERS: dict[Line, str] = {"1.x": "fate.env", "2.x": "python/fate/_info.py"}
 
 _VERSION = re.compile(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", re.M)
-_ENV_FATE = re.compile(r"^FATE=([^\s#]+)", re.M)
+# fate.env is a dotenv file: the value may be quoted.
+_ENV_FATE = re.compile(r"^\s*FATE\s*=\s*[\"']?([^\s#\"']+)", re.M)
 # The project's own <version>, the first one after </parent> or the first in the file.
 _POM_VERSION = re.compile(r"<version>\s*([^<\s]+)\s*</version>")
 
