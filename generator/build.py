@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from . import catalog, doctor, entitlements
+from . import doctor, entitlements
 from .config import BakeOptions
 from .docker import Bake, Engine, EngineError, EngineFacts, FactsQuery, version_tuple
 from .errors import ConfigError, FateBuilderError
@@ -99,13 +99,13 @@ def resolve_targets(plan: Plan, requested: Iterable[str]) -> tuple[str, ...]:
 def dependencies_of(plan: Plan, targets: Iterable[str]) -> tuple[str, ...]:
     """Parents the targets need that were not asked for themselves."""
     targets = set(targets)
-    needed = {a.name for t in targets for a in catalog.ancestors(catalog.BY_NAME[t])}
+    needed = {a.name for t in targets for a in plan.catalog.ancestors(plan.catalog.by_name[t])}
     return tuple(t.name for t in plan.targets if t.name in needed - targets)
 
 
 def descendants_of(plan: Plan, names: Iterable[str]) -> set[str]:
     names = set(names)
-    return {t.name for t in plan.targets if names & {a.name for a in catalog.ancestors(t)}}
+    return {t.name for t in plan.targets if names & {a.name for a in plan.catalog.ancestors(t)}}
 
 
 def bake_call(plan: Plan, targets: tuple[str, ...], options: BakeOptions) -> tuple[list[str], dict[str, Any]]:

@@ -121,9 +121,14 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def _load_project(args: argparse.Namespace, *, command_line: bool = True) -> Config:
-    """What the committed file holds: the project file (and the command line), nothing personal."""
-    return load_config(environ={}, overrides=_overrides(args) if command_line else {},
-                       project_file=args.project_file)
+    """What the committed file holds: the project file (and the command line), nothing personal.
+
+    The checkout under FATE_DIR is personal too: the committed file is for FATE_LINE's line
+    whatever tree this machine has, so `check` gives one verdict everywhere.
+    """
+    config = load_config(environ={}, overrides=_overrides(args) if command_line else {},
+                         project_file=args.project_file)
+    return replace(config, release=config.release.unread(), fate_version=None)
 
 
 def _warn(plan: Plan) -> Plan:

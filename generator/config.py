@@ -18,6 +18,7 @@ from dotenv import dotenv_values
 
 from . import catalog
 from .errors import ConfigError
+from .release import Release, not_a_tree, parse_line, read_release, resolve
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The committed configuration: a team's selection and platforms, what docker-bake.hcl is rendered from.
@@ -65,6 +66,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Dockerfile 目录（留空则为本仓库的 `docker/`，或随 fate-builder 安装的副本）；也可用 `--docker-dir`"),
     Setting("CACHE", "none", "build cache: `none`, `inline`, `registry`, `local:DIR` or `gha`",
             "构建缓存：`none`、`inline`、`registry`、`local:DIR` 或 `gha`"),
+    Setting("FATE_LINE", "", "FATE release line: empty finds it from `FATE_DIR` (`fate.env`: 1.x, "
+            "`python/fate/_info.py`: 2.x); `1.x` or `2.x` names it, also for the committed docker-bake.hcl",
+            "FATE 版本线：留空则由 `FATE_DIR` 判断（`fate.env` 为 1.x，`python/fate/_info.py` 为 2.x）；"
+            "`1.x` 或 `2.x` 直接指定，也决定提交的 docker-bake.hcl"),
     Setting("THIRD_PARTY_IMAGES", "mysql:8.0.28", "third-party images `save` puts in the offline bundle",
             "`save` 打入离线包的第三方镜像"),
 )
@@ -141,6 +146,9 @@ class Config:
     third_party_images: tuple[str, ...]
     bake_options: BakeOptions = field(default_factory=BakeOptions)
     fate_version: str | None = None
+    # The FATE release FATE_DIR holds (line, version, component versions); without a tree
+    # only the line (FATE_LINE, else 1.x) and version None.
+    release: Release = Release("1.x", None)
 
 
 def parse_flag(name: str, value: str) -> bool:
@@ -245,14 +253,9 @@ def _read_dotenv(path: Path, setting: str) -> dict[str, str | None]:
 
 
 def read_fate_version(fate_dir: str) -> str | None:
-    """FATE's version, from the `FATE=` line of `$FATE_DIR/fate.env`; None if there is no file."""
-    path = Path(fate_dir, "fate.env")
-    if not path.is_file():
-        return None
-    version = _read_dotenv(path, "FATE_DIR").get("FATE")
-    if not version:
-        raise ConfigError(f"FATE_DIR: {path} has no FATE=<version> line")
-    return version
+    """FATE's version on either line (`fate.env` or `python/fate/_info.py`); None without a tree."""
+    found = read_release(fate_dir)
+    return None if found is None else found.version
 
 
 # python-dotenv's expansion syntax: ${NAME} and ${NAME:-default}.
@@ -260,9 +263,9 @@ _VARIABLE = re.compile(r"\$\{(?P<name>[^}:]*)(?::-(?P<default>[^}]*))?\}")
 
 
 def _interpolate(
-    pairs: Mapping[str, str | None], environ: Mapping[str, str], version: str | None, fate_env: Path
+    pairs: Mapping[str, str | None], environ: Mapping[str, str], version: str | None, no_tree: str
 ) -> dict[str, str]:
-    """Expand `${VAR}` as python-dotenv does, with `${version}` from fate.env.
+    """Expand `${VAR}` as python-dotenv does, with `${version}` the FATE version of FATE_DIR (either line).
 
     Values defined earlier in the file win over the environment, as in python-dotenv.
     """
@@ -281,7 +284,7 @@ def _interpolate(
             name, default = match.group("name"), match.group("default")
             if name == "version" and name not in scope and default is None:
                 raise ConfigError(
-                    f"{key}={value}: uses ${{version}}, but {fate_env} is missing (set FATE_DIR to a FATE checkout)"
+                    f"{key}={value}: uses ${{version}}, but {no_tree}"
                 )
             return scope.get(name, default or "")
 
@@ -316,15 +319,17 @@ def load_config(
         return DEFAULTS[name]
 
     # FATE_DIR decides where ${version} comes from, so it is settled first.
-    early = [_interpolate({k: v for k, v in pairs.items() if k == "FATE_DIR"}, environ, None, Path("fate.env"))
+    early = [_interpolate({k: v for k, v in pairs.items() if k == "FATE_DIR"}, environ, None, "FATE_DIR is not set yet")
              for _, pairs in files]
     fate_dir_raw = pick("FATE_DIR", early)
     fate_dir = os.path.abspath(os.path.expanduser(fate_dir_raw)) if fate_dir_raw else fate_dir_raw
     if not fate_dir:
         raise ConfigError("FATE_DIR is empty: set it to the FATE source checkout")
-    fate_env = Path(fate_dir, "fate.env")
-    version = read_fate_version(fate_dir)
-    file_layers = [_interpolate(pairs, environ, version, fate_env) for _, pairs in files]
+    lines = [_interpolate({k: v for k, v in pairs.items() if k == "FATE_LINE"}, environ, None, "")
+             for _, pairs in files]
+    found = resolve(fate_dir, parse_line("FATE_LINE", pick("FATE_LINE", lines)))
+    version = found.version
+    file_layers = [_interpolate(pairs, environ, version, not_a_tree(fate_dir)) for _, pairs in files]
 
     raw = {name: pick(name, file_layers) for name in SETTING_NAMES}
     raw["FATE_DIR"] = fate_dir
@@ -347,8 +352,10 @@ def load_config(
         )
 
     platforms = parse_platforms(raw["Platform"])
-    available = catalog.flags_for(platforms)
-    beyond = [f"Build_{flag}" for flag in catalog.FLAGS if flag in flags and flag not in available]
+    line_catalog = catalog.for_line(found.line)
+    available = line_catalog.flags_for(platforms)
+    beyond = [f"Build_{flag}" for flag in catalog.FLAGS
+              if flag in flags and flag in line_catalog.flags_for(()) and flag not in available]
     if beyond:
         families = ", ".join(f"Build_{flag}" for flag in catalog.FLAGS if flag in available)
         raise ConfigError(
@@ -393,4 +400,5 @@ def load_config(
         third_party_images=third_party,
         bake_options=parse_docker_options(raw["Docker_Options"]),
         fate_version=version,
+        release=found,
     )

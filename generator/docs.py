@@ -13,6 +13,7 @@ from typing import Any
 
 from . import catalog
 from .config import PROJECT_ROOT, SETTINGS
+from .release import Line
 from .render import write_atomic
 
 HEADERS: dict[str, dict[str, Any]] = {
@@ -43,14 +44,15 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return "\n".join([_row(header), _row("---" for _ in header), *(_row(r) for r in rows)])
 
 
-def images_table(lang: str) -> str:
+def images_table(lang: str, line: Line = "1.x") -> str:
     h = HEADERS[lang]
+    cat = catalog.for_line(line)
     rows = []
-    for image in catalog.IMAGES:
+    for image in cat.images:
         rows.append((
             f"`{image.name}`",
             f"`{image.parent}`" if image.parent else h["external"].get(image.external, image.external),
-            f"`docker/{catalog.family_of(image).dockerfile_dir}/`",
+            f"`docker/{cat.family_of(image).dockerfile_dir}/`",
             ", ".join(f"`Build_{f}=1`" for f in image.flags),
             h["yes"] if image.arm64 else "",
             f"`{image.tag_variable}`",
@@ -74,7 +76,13 @@ def settings_table(lang: str) -> str:
     return _table(h["settings"], rows)
 
 
-BLOCKS = {"images": images_table, "settings": settings_table}
+def images_2x_table(lang: str) -> str:
+    return images_table(lang, "2.x")
+
+
+BLOCKS: dict[str, Callable[[str], str]] = {
+    "images": images_table, "images-2x": images_2x_table, "settings": settings_table,
+}
 READMES = {"en": PROJECT_ROOT / "README.md", "zh": PROJECT_ROOT / "README_zh.md"}
 
 

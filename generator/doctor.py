@@ -11,14 +11,17 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import catalog, entitlements
+from . import entitlements
 from .config import BakeOptions
 from .docker import EngineFacts, version_at_least, version_tuple
 from .plan import Plan
+from .release import MARKERS
 
 # Named contexts (`target:` links, extra contexts) arrived in buildx 0.8 with BuildKit 0.10
 # (Docker 23 ships a newer one built in).
 MIN_BUILDX = (0, 8)
+# The release the FATE_DIR fix suggests cloning, per line.
+CLONE_TAG = {"1.x": "v1.11.2", "2.x": "v2.2.0"}
 MIN_SERVER = (23, 0)
 QEMU_FIX = (
     "install QEMU binfmt handlers: `apt-get install qemu-user-static` (Debian/Ubuntu) or "
@@ -129,18 +132,20 @@ def source_checks(plan: Plan) -> list[Check]:
     config = plan.config
     checks = []
     fate = Path(config.fate_dir)
-    needed = sorted({s.path for p in plan.images for s in catalog.sources_of(p.image) if s.path is not None})
+    cat = plan.catalog
+    needed = sorted({s.path for p in plan.images for s in cat.sources_of(p.image) if s.path is not None})
     missing = [path for path in needed if path and not (fate / path).is_dir()]
-    has_env = (fate / "fate.env").is_file()
+    marker = MARKERS[config.release.line]
+    has_env = (fate / marker).is_file()
     ok = has_env and not missing
-    problems = ([] if has_env else ["no fate.env"]) + [f"no {m}/" for m in missing]
+    problems = ([] if has_env else [f"no {marker}"]) + [f"no {m}/" for m in missing]
     if not fate.is_dir():
         problems = ["no such directory"]
     checks.append(Check(
         "FATE_DIR", ok,
-        f"{config.fate_dir}: FATE {config.fate_version}" if ok else f"{config.fate_dir}: {', '.join(problems)}",
+        f"{config.fate_dir}: {config.release.describe()}" if ok else f"{config.fate_dir}: {', '.join(problems)}",
         "set FATE_DIR to a FATE checkout with its submodules "
-        "(`git clone --recursive -b v1.11.2 https://github.com/FederatedAI/FATE.git`)",
+        f"(`git clone --recursive -b {CLONE_TAG[config.release.line]} https://github.com/FederatedAI/FATE.git`)",
     ))
     families = sorted({p.image.family for p in plan.images})
     absent = [f for f in families if not Path(config.docker_dir, f, "Dockerfile").is_file()]
@@ -150,7 +155,7 @@ def source_checks(plan: Plan) -> list[Check]:
                                     else f"{len(families)} families"),
         "point --docker-dir / DOCKER_DIR at a tree with the same layout as docker/",
     ))
-    git_sources = sorted({s.name for p in plan.images for s in catalog.sources_of(p.image)
+    git_sources = sorted({s.name for p in plan.images for s in cat.sources_of(p.image)
                           if s.git and not (s.local_override and config.ipcl_pkg_dir)})
     if git_sources:
         checks.append(Check("git sources", True, f"{', '.join(git_sources)} fetched by BuildKit (needs network)"))

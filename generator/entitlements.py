@@ -62,10 +62,11 @@ def bake_access(config: Config, targets: Iterable[str], overrides: Iterable[str]
 
     `overrides` are bake's `--set` values (Docker_Options): a local context set there is read too.
     """
-    images = [catalog.BY_NAME[name] for name in targets]
+    cat = catalog.for_line(config.release.line)
+    images = [cat.by_name[name] for name in targets]
     if not images:
         return Access()
-    sources = [s for image in images for s in catalog.sources_of(image)]
+    sources = [s for image in images for s in cat.sources_of(image)]
     reads = [config.docker_dir, *filter(None, map(_set_context, overrides))]
     if any(s.path is not None for s in sources):
         reads.append(config.fate_dir)

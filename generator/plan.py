@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from . import catalog
-from .catalog import Image
+from .catalog import Catalog, Image, Role
 from .config import Config
 from .errors import ConfigError
 
@@ -38,7 +38,7 @@ class PlannedImage:
     tag: str
     reference: str
     # "selected": tagged and pushed; "dependency": built only because a selected image needs it.
-    role: str
+    role: Role
     platforms: tuple[str, ...]
     parent_reference: str | None
 
@@ -114,7 +114,64 @@ def _source(source: catalog.Source) -> Value:
     return Var("FATE_DIR")
 
 
-def bake_target(image: Image) -> Target:
+def catalog_of(config: Config) -> Catalog:
+    """The catalog of the release line FATE_DIR holds (or FATE_LINE names)."""
+    return catalog.for_line(config.release.line)
+
+
+def release_facts(config: Config) -> catalog.Facts | None:
+    """The per-release facts of the configured FATE; an unknown release of a line with facts is an error."""
+    cat = catalog_of(config)
+    facts = cat.facts_for(config.release.version)
+    if facts is None and cat.releases:
+        known = ", ".join(f.version for f in cat.releases)
+        raise ConfigError(
+            f"FATE_DIR={config.fate_dir} holds {config.release.describe()}, which fate-builder's {cat.line} "
+            f"catalog does not know (known: {known}); check out one of those tags"
+        )
+    return facts
+
+
+def component_tag(config: Config, component: str) -> str:
+    """TAG read with the component's own version in place of FATE's, where the release says so.
+
+    Only a TAG that starts with the FATE version (`${version}-release` gives `2.2.0-release`)
+    is rewritten; a TAG set by hand to anything else tags the image as it is.
+    """
+    rel, facts = config.release, release_facts(config)
+    own = rel.component(component)
+    if rel.version is None or own is None or facts is None or component not in facts.component_tags:
+        return config.tag
+    if config.tag == rel.version or config.tag.startswith(rel.version + "-"):
+        return own + config.tag[len(rel.version):]
+    return config.tag
+
+
+def tag_values(config: Config) -> dict[str, str]:
+    """Every tag variable of the line's catalog and its value for this configuration."""
+    values = {"TAG": config.tag, "BASE_TAG": config.base_tag}
+    for image in catalog_of(config).images:
+        if image.component and image.tag_variable not in values:
+            values[image.tag_variable] = component_tag(config, image.component)
+    return values
+
+
+def tag_rule(config: Config, image: Image) -> str:
+    """How the image's tag is made, as plan shows it."""
+    if image.tag_kind == "base":
+        return "BASE_TAG" + ("" if config.base_tag_explicit else " (same as TAG)")
+    if image.component is None:
+        return "TAG"
+    facts = release_facts(config)
+    if facts is None or image.component not in facts.component_tags:
+        return f"TAG (FATE {config.release.version or ''}'s deployment tags {image.component} like every image)"
+    own = config.release.component(image.component)
+    if component_tag(config, image.component) == config.tag:
+        return f"TAG (set by hand: it does not start with FATE's version, so {image.component} {own} is not put in)"
+    return f"TAG with {image.component}'s own version {own} for FATE's {config.release.version}"
+
+
+def bake_target(image: Image, cat: Catalog | None = None) -> Target:
     """The target of a catalog image.
 
     Its cache reads include the ancestors' caches: a parent's steps can run inside the
@@ -124,14 +181,18 @@ def bake_target(image: Image) -> Target:
     of several images may still run some cached steps again (moby/buildkit#4674, measured
     with and without these reads alike: see doctor.cache_checks).
     """
-    family = catalog.family_of(image)
+    cat = cat or catalog.for_line("1.x")
+    family = cat.family_of(image)
     args: tuple[tuple[str, Value], ...] = ()
     contexts: list[tuple[ContextKey, Value]] = []
     if image.parent:
-        parent = catalog.BY_NAME[image.parent]
+        parent = cat.by_name[image.parent]
         args = (("BASE_IMAGE", parent.name), ("BASE_TAG", Var(parent.tag_variable)))
         contexts.append((_name(parent), f"target:{parent.name}"))
-    contexts += [(source.name, _source(source)) for source in catalog.sources_of(image)]
+    args += tuple((name, Var(name)) for name in family.facts)
+    if family.requirements:
+        args += (("REQUIREMENTS", " ".join(family.requirements)),)
+    contexts += [(source.name, _source(source)) for source in cat.sources_of(image)]
     origin = f"FROM {image.parent}" if image.parent else f"FROM {image.external}"
     return Target(
         name=image.name,
@@ -139,7 +200,7 @@ def bake_target(image: Image) -> Target:
         context=(Var("DOCKER_DIR"), f"/{family.dockerfile_dir}"),
         dockerfile=family.dockerfile,
         tags=(_name(image),),
-        cache=tuple(_name(i) for i in (image, *catalog.ancestors(image))),
+        cache=tuple(_name(i) for i in (image, *cat.ancestors(image))),
         args=args,
         contexts=tuple(contexts),
         labels=(("org.opencontainers.image.title", image.name),
@@ -166,6 +227,10 @@ class Plan:
     warnings: tuple[str, ...]
 
     @property
+    def catalog(self) -> Catalog:
+        return catalog_of(self.config)
+
+    @property
     def selected(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.images if p.role == "selected")
 
@@ -175,7 +240,7 @@ class Plan:
 
     @property
     def bake_targets(self) -> tuple[Target, ...]:
-        return tuple(bake_target(image) for image in self.targets)
+        return tuple(bake_target(image, self.catalog) for image in self.targets)
 
     def edges(self) -> tuple[tuple[str, str], ...]:
         """(parent, child) for the images this configuration builds."""
@@ -195,7 +260,9 @@ def _flag_comment(flag: str) -> str:
 
 
 def build_plan(config: Config) -> Plan:
-    targets = tuple(image for image in catalog.IMAGES if valid_for(image, config.platforms))
+    cat = catalog_of(config)
+    release_facts(config)
+    targets = tuple(image for image in cat.images if valid_for(image, config.platforms))
     chosen = [image for image in targets if is_enabled(image, config.flags)]
     if not chosen:
         on = ", ".join(f"Build_{f}=1" for f in catalog.FLAGS if f in config.flags) or "every Build_* flag is 0"
@@ -206,9 +273,9 @@ def build_plan(config: Config) -> Plan:
     selected = {image.name for image in chosen}
     needed = set(selected)
     for image in chosen:
-        needed.update(parent.name for parent in catalog.ancestors(image))
+        needed.update(parent.name for parent in cat.ancestors(image))
 
-    tags = {"TAG": config.tag, "BASE_TAG": config.base_tag}
+    tags = tag_values(config)
 
     def tag_of(image: Image) -> str:
         return tags[image.tag_variable]
@@ -217,7 +284,7 @@ def build_plan(config: Config) -> Plan:
     for image in targets:
         if image.name not in needed:
             continue
-        parent = catalog.BY_NAME[image.parent] if image.parent else None
+        parent = cat.by_name[image.parent] if image.parent else None
         planned.append(
             PlannedImage(
                 image=image,
@@ -247,8 +314,12 @@ def build_plan(config: Config) -> Plan:
 def _warnings(config: Config, targets: tuple[Image, ...], selected: set[str]) -> tuple[str, ...]:
     """A flag that is on but selects nothing is almost always a mistake worth a word."""
     out = []
+    absent = dict(catalog_of(config).absent)
     for flag in catalog.FLAGS:
         if flag not in config.flags:
+            continue
+        if flag in absent:
+            out.append(f"Build_{flag}=1 selects nothing on FATE {config.release.line}: {absent[flag]}")
             continue
         if any(flag in image.flags and image.name in selected for image in targets):
             continue

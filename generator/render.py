@@ -10,7 +10,7 @@ import jinja2
 
 from . import catalog
 from .config import Config
-from .plan import ContextKey, Fallback, ImageName, Plan, Target, Value, Var
+from .plan import ContextKey, Fallback, ImageName, Plan, Target, Value, Var, catalog_of, release_facts, tag_values
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "docker-bake.hcl.j2"
@@ -87,6 +87,10 @@ def _variables(config: Config, docker_dir: str) -> list[tuple[str, str | Var, st
     FATE_VERSION is left empty: it is read from the machine's FATE checkout, which the
     committed file must not depend on; `fate-builder bake` passes it.
     """
+    return [*_common_variables(config, docker_dir), *_line_variables(config)]
+
+
+def _common_variables(config: Config, docker_dir: str) -> list[tuple[str, str | Var, str]]:
     return [
         ("PREFIX", config.prefix, "Registry and namespace of every image."),
         ("TAG", config.tag, "Tag of the module images."),
@@ -103,6 +107,21 @@ def _variables(config: Config, docker_dir: str) -> list[tuple[str, str | Var, st
     ]
 
 
+def _line_variables(config: Config) -> list[tuple[str, str | Var, str]]:
+    """The variables only some lines have: component tags and per-release facts (none on 1.x)."""
+    cat = catalog_of(config)
+    tags = tag_values(config)
+    out: list[tuple[str, str | Var, str]] = [
+        (name, tags[name], f"Tag of the {name.removesuffix('_TAG').lower()} image: TAG with its own version "
+                           "where the release's deployment names it so (fate-builder bake sets it).")
+        for name in cat.tag_variables
+    ]
+    facts = release_facts(config)
+    helps = dict(cat.fact_help)
+    out += [(name, facts.get(name) if facts else "", helps.get(name, name)) for name in cat.fact_names]
+    return out
+
+
 def bake_variables(config: Config) -> dict[str, str]:
     """The variables' values for a run of this configuration, as environment for bake.
 
@@ -112,6 +131,7 @@ def bake_variables(config: Config) -> dict[str, str]:
     values = {name: default if isinstance(default, str) else "" for name, default, _ in
               _variables(config, config.docker_dir)}
     values["BASE_TAG"] = config.base_tag
+    values.update({name: value for name, value in tag_values(config).items() if name in values})
     values["FATE_VERSION"] = config.fate_version or ""
     return values
 
@@ -125,6 +145,8 @@ def structural_differences(config: Config, committed: Config) -> list[str]:
                if (flag in config.flags) != (flag in committed.flags)]
     if config.platforms != committed.platforms:
         changed.append(f"Platform={','.join(config.platforms)}")
+    if config.release.line != committed.release.line:
+        changed.append(f"FATE_LINE={config.release.line}")
     return changed
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from . import catalog
-from .plan import Plan
+from .plan import Plan, tag_rule
 from .render import bake_variables
 
 FORMATS = ("table", "json", "dot", "mermaid", "env")
@@ -16,7 +16,10 @@ FORMATS = ("table", "json", "dot", "mermaid", "env")
 
 def plan_document(plan: Plan) -> dict[str, Any]:
     config = plan.config
+    cat = plan.catalog
     return {
+        "fate": config.release.describe(),
+        "line": config.release.line,
         "platforms": [f"linux/{p}" for p in config.platforms],
         "prefix": config.prefix,
         "tag": config.tag,
@@ -33,8 +36,9 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "parent": p.image.parent,
                 "parent_reference": p.parent_reference,
                 "context_key": p.parent_context_key,
-                "dockerfile": str(Path(config.docker_dir, catalog.family_of(p.image).dockerfile_dir, "Dockerfile")),
-                "sources": [s.name for s in catalog.sources_of(p.image)],
+                "dockerfile": str(Path(config.docker_dir, cat.family_of(p.image).dockerfile_dir, "Dockerfile")),
+                "sources": [s.name for s in cat.sources_of(p.image)],
+                "tag_rule": tag_rule(config, p.image),
             }
             for p in plan.images
         ],
@@ -56,13 +60,14 @@ def as_table(plan: Plan) -> str:
             image["role"],
             image["reference"] if image["tags"] else "(untagged)",
             ",".join(p.removeprefix("linux/") for p in image["platforms"]),
-            image["parent"] or catalog.BY_NAME[image["name"]].external or "",
+            image["parent"] or plan.catalog.by_name[image["name"]].external or "",
             image["dockerfile"],
         )
         for image in doc["images"]
     ]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines = [f"{doc['fate']}: the {doc['line']} catalog", ""]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
     selected, deps = len(plan.selected), len(plan.dependencies)
     lines.append("")
     lines.append(f"{selected} image(s) selected, {deps} built only as a dependency; "
@@ -70,6 +75,7 @@ def as_table(plan: Plan) -> str:
     lines.append("")
     lines.append("Graph (parent -> child):")
     lines += [f"  {parent} -> {child}" for parent, child in doc["edges"]]
+    lines += ["", "Tag rule:"] + [f"  {image['name']}: {image['tag_rule']}" for image in doc["images"]]
     return "\n".join(lines) + "\n"
 
 

@@ -59,10 +59,11 @@ def test_env_file_interpolation_sees_earlier_values_and_the_environment(tmp_path
     assert c.prefix == "harbor.local:8443/fate"
 
 
-def test_version_without_fate_env_is_an_error_naming_the_file(tmp_path):
+def test_version_without_a_fate_tree_is_an_error_naming_both_markers(tmp_path):
     env = tmp_path / ".env"
     env.write_text(f"FATE_DIR={tmp_path / 'nowhere'}\nTAG=${{version}}-release\n")
-    with pytest.raises(ConfigError, match=r"\$\{version\}.*nowhere/fate.env is missing"):
+    markers = r"nowhere/fate.env \(1.x\) or .*nowhere/python/fate/_info.py \(2.x\)"
+    with pytest.raises(ConfigError, match=r"\$\{version\}.*" + markers):
         config_of(env_file=env)
 
 
@@ -147,8 +148,9 @@ def test_arm64_with_families_beyond_basic_names_the_flags_to_turn_off():
 def test_which_families_exist_for_arm64_follows_the_catalog(monkeypatch):
     from generator import catalog
 
-    spark_arm = [replace(i, arm64=True) if "Spark" in i.flags else i for i in catalog.IMAGES]
-    monkeypatch.setattr(catalog, "IMAGES", tuple(spark_arm))
+    v1 = catalog.for_line("1.x")
+    spark_arm = [replace(i, arm64=True) if "Spark" in i.flags else i for i in v1.images]
+    monkeypatch.setitem(catalog.CATALOGS, "1.x", replace(v1, images=tuple(spark_arm)))
     config = config_of(Platform="arm64", Build_NN="0", Build_OP="0")
     assert config.flags == {"Basic", "Spark"}
 

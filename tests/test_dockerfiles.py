@@ -249,7 +249,7 @@ def dockerfile_of(target: dict) -> Path:
 
 
 def test_every_family_has_exactly_one_dockerfile_and_no_per_architecture_copies():
-    families = {f.name for f in catalog.FAMILIES}
+    families = {f.name for line in catalog.CATALOGS.values() for f in line.families}
     found = {p.parent.relative_to(DOCKER).as_posix() for p in all_dockerfiles()}
     assert found == families
     variants = [p for p in DOCKER.rglob("*") if p.is_file() and p.name.lower().startswith("dockerfile.")]
@@ -293,7 +293,8 @@ def test_external_base_images_are_global_args_with_pinned_tags(path: Path):
             continue
         if re.fullmatch(r"[a-z]+-\$\{TARGETARCH\}", stage.base):
             continue
-        m = re.fullmatch(r"\$\{([A-Z_]+_IMAGE)\}", stage.base)
+        # The network convention's registry prefix (docker/v2 uses it) or none.
+        m = re.fullmatch(r"(?:\$\{IMAGE_MIRROR\}/library/)?\$\{([A-Z_]+_IMAGE)\}", stage.base)
         assert m, f"{path}: FROM {stage.base} is neither a stage, the parent nor an *_IMAGE arg"
         default = df.global_args.get(m.group(1))
         assert default, f"{path}: ARG {m.group(1)} has no default"
@@ -307,7 +308,7 @@ def test_java_and_download_stages_run_on_the_build_platform():
     for path in all_dockerfiles():
         df = load(path)
         for stage in df.stages:
-            if stage.base == "${MAVEN_IMAGE}" or (stage.name or "").endswith("-fetch"):
+            if stage.base.endswith("${MAVEN_IMAGE}") or (stage.name or "").endswith("-fetch"):
                 assert stage.platform == "$BUILDPLATFORM", f"{path}: stage {stage.name}"
                 checked += 1
     assert checked >= 5
@@ -455,8 +456,8 @@ class FateRead:
         return f"{self.dockerfile}: {self.instruction[:90]!r} reads {self.path}"
 
 
-def _context_path(context: str, source: str) -> str:
-    return posixpath.normpath(posixpath.join(FATE_CONTEXTS[context], source.lstrip("/") or "."))
+def _context_path(context: str, source: str, contexts: dict[str, str] = FATE_CONTEXTS) -> str:
+    return posixpath.normpath(posixpath.join(contexts[context], source.lstrip("/") or "."))
 
 
 def _move(landing: Landing, src: str, dest: str) -> Landing | None:
@@ -467,7 +468,8 @@ def _move(landing: Landing, src: str, dest: str) -> Landing | None:
     return Landing(posixpath.normpath(dest + landing.dest[len(src) :]), landing.source, landing.pattern)
 
 
-def fate_reads(df: Dockerfile, inherited: tuple[Landing, ...] = ()) -> tuple[list[FateRead], list[Landing]]:
+def fate_reads(df: Dockerfile, inherited: tuple[Landing, ...] = (),
+               contexts: dict[str, str] = FATE_CONTEXTS) -> tuple[list[FateRead], list[Landing]]:
     """Every FATE path `df` reads, and where its final stage puts FATE's files.
 
     Reads are the sources of `COPY --from=<FATE context>`, the `source` of
@@ -506,11 +508,11 @@ def fate_reads(df: Dockerfile, inherited: tuple[Landing, ...] = ()) -> tuple[lis
                     landings += [m for m in moved if m]
                     if any(moved):
                         continue
-                if ctx not in FATE_CONTEXTS:
+                if ctx not in contexts:
                     own.append(posixpath.normpath(dest_abs))
                     continue
                 for src in sources:
-                    fate = _context_path(ctx, src)
+                    fate = _context_path(ctx, src, contexts)
                     reads.append(FateRead(label, cmd.original, fate))
                     if any(ch in src for ch in "*?["):
                         landings.append(Landing(posixpath.normpath(dest_abs), posixpath.dirname(fate), fate))
@@ -522,8 +524,8 @@ def fate_reads(df: Dockerfile, inherited: tuple[Landing, ...] = ()) -> tuple[lis
             elif op == "RUN":
                 run_landings = list(landings)
                 for mount in mount_options(cmd.flags):
-                    if mount.get("type", "bind") == "bind" and mount.get("from") in FATE_CONTEXTS:
-                        fate = _context_path(mount["from"], mount.get("source", "."))
+                    if mount.get("type", "bind") == "bind" and mount.get("from") in contexts:
+                        fate = _context_path(mount["from"], mount.get("source", "."), contexts)
                         reads.append(FateRead(label, cmd.original, fate))
                         run_landings.append(Landing(posixpath.normpath(mount["target"]), fate))
                 for token in _SHELL_SPLIT.split(" ".join(cmd.value)):
@@ -543,12 +545,13 @@ def fate_reads(df: Dockerfile, inherited: tuple[Landing, ...] = ()) -> tuple[lis
     return reads, final
 
 
-def _ancestor_families(family: str) -> list[str]:
-    """The families of every image this family's images are built on, nearest first."""
+def _ancestor_families(family: str, cat: catalog.Catalog | None = None) -> list[str]:
+    """The families of every image this family's images are built on, nearest first (1.x by default)."""
+    cat = cat or catalog.for_line("1.x")
     found: list[str] = []
-    pending = [i.parent for i in catalog.IMAGES if i.family == family and i.parent]
+    pending = [i.parent for i in cat.images if i.family == family and i.parent]
     while pending:
-        parent = catalog.BY_NAME[pending.pop(0)]
+        parent = cat.by_name[pending.pop(0)]
         if parent.family not in found:
             found.append(parent.family)
         if parent.parent:

@@ -1,34 +1,14 @@
-"""The FATE image family: the one declarative table everything else is derived from.
+"""The FATE 1.x image family (FATE 1.11): the catalog of that release line.
 
-Groups, bake targets, the dependency graph, the README tables and the plan all read
-these tuples; nothing else in the project lists images or flags.
+The 1.x Dockerfiles read FATE's version from `fate.env` themselves, so this line has no
+per-release facts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .model import Catalog, Family, Image, Source, img
 
-# Build_* flags, in the order FATE-Builder documents them. The bake group of a flag is
-# its lower-case name.
-FLAGS: tuple[str, ...] = ("Basic", "Spark", "NN", "GPU", "LLM", "IPCL", "OP", "FUM")
-
-PLATFORMS: tuple[str, ...] = ("amd64", "arm64")
-
-
-@dataclass(frozen=True)
-class Source:
-    """A named build context that feeds FATE pieces into the Dockerfiles.
-
-    `path` is relative to FATE_DIR. A git source has `git` set instead; for IPCL a
-    local checkout (IPCL_PKG_DIR) takes precedence when it is set.
-    """
-
-    name: str
-    path: str | None = None
-    git: str | None = None
-    version_variable: str | None = None
-    local_override: str | None = None
-
+_img = img
 
 SOURCES: tuple[Source, ...] = (
     Source("fate", path=""),
@@ -55,19 +35,6 @@ SOURCES: tuple[Source, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Family:
-    """A Dockerfile (docker/<name>/Dockerfile) and the sources it copies from."""
-
-    name: str
-    sources: tuple[str, ...] = ()
-    dockerfile: str = "Dockerfile"
-
-    @property
-    def dockerfile_dir(self) -> str:
-        return self.name
-
-
 FAMILIES: tuple[Family, ...] = (
     Family("base/basic", ("fate-python",)),
     Family("base/ipcl", ("ipcl-src",)),
@@ -86,32 +53,6 @@ FAMILIES: tuple[Family, ...] = (
     Family("fate-test"),
     Family("fate-upgrade-manager", ("deploy",)),
 )
-
-
-@dataclass(frozen=True)
-class Image:
-    name: str
-    parent: str | None
-    family: str
-    flags: tuple[str, ...]
-    arm64: bool = False
-    base: bool = False
-    external: str | None = None
-    summary: str = ""
-    summary_zh: str = ""
-
-    @property
-    def tag_variable(self) -> str:
-        """The HCL variable that tags this image: base images follow BASE_TAG."""
-        return "BASE_TAG" if self.base else "TAG"
-
-    def platforms(self) -> tuple[str, ...]:
-        return PLATFORMS if self.arm64 else ("amd64",)
-
-
-def _img(name: str, parent: str | None, family: str, flags: str, summary: str, summary_zh: str, *,
-         arm64: bool = False, base: bool = False, external: str | None = None) -> Image:
-    return Image(name, parent, family, tuple(flags.split(",")), arm64, base, external, summary, summary_zh)
 
 
 # name, parent (None: an image from outside the family), Dockerfile family, the Build_* flags that
@@ -188,30 +129,4 @@ IMAGES: tuple[Image, ...] = (
          "FATE database upgrade jobs for KubeFATE", "KubeFATE 的 FATE 数据库升级任务", external="Python image"),
 )
 
-BY_NAME: dict[str, Image] = {image.name: image for image in IMAGES}
-FAMILY_BY_NAME: dict[str, Family] = {family.name: family for family in FAMILIES}
-SOURCE_BY_NAME: dict[str, Source] = {source.name: source for source in SOURCES}
-
-
-def flags_for(platforms: tuple[str, ...]) -> frozenset[str]:
-    """The Build_* flags that select at least one image existing for all of `platforms`."""
-    return frozenset(
-        flag for image in IMAGES if all(p in image.platforms() for p in platforms) for flag in image.flags
-    )
-
-
-def family_of(image: Image) -> Family:
-    return FAMILY_BY_NAME[image.family]
-
-
-def sources_of(image: Image) -> tuple[Source, ...]:
-    return tuple(SOURCE_BY_NAME[name] for name in family_of(image).sources)
-
-
-def ancestors(image: Image) -> tuple[Image, ...]:
-    """Parents from the nearest up to the root, all inside the catalog."""
-    chain = []
-    while image.parent is not None:
-        image = BY_NAME[image.parent]
-        chain.append(image)
-    return tuple(chain)
+CATALOG = Catalog(line="1.x", sources=SOURCES, families=FAMILIES, images=IMAGES)

@@ -1,0 +1,96 @@
+"""The FATE 2.x image family (FATE 2.0.0, 2.1.0, 2.1.1, 2.2.0): the catalog of that line.
+
+Decided from upstream's deployments of these releases (KubeFATE v2.0.0's compose and
+.env, FATE's own 2.2 docker-compose: tests/data), the trees' path lists and FATE-Builder's
+2.x branches; docker/README.md gives the evidence for each decision.
+"""
+
+from __future__ import annotations
+
+from .model import Catalog, Facts, Family, Source, img
+
+SOURCES: tuple[Source, ...] = (
+    Source("fate-python", path="python"),
+    Source("fate-flow", path="fate_flow"),
+    Source("fate-client", path="fate_client"),
+    Source("fate-test", path="fate_test"),
+    Source("eggroll-src", path="eggroll"),
+    Source("fate-board", path="fate_board"),
+    Source("osx-src", path="java/osx"),
+    Source("examples", path="examples"),
+)
+
+# Each image installs its own requirement files (FATE_DIR-relative), as upstream's 2.x
+# Dockerfiles do; the base holds only Python.
+FAMILIES: tuple[Family, ...] = (
+    Family("v2/base", facts=("PYTHON_VERSION",)),
+    Family("v2/fateflow", ("fate-python", "fate-flow", "fate-client", "eggroll-src", "examples"),
+           requirements=("python/requirements-fate.txt", "python/requirements-eggroll.txt",
+                         "fate_flow/python/requirements-flow.txt")),
+    Family("v2/eggroll", ("fate-python", "fate-flow", "fate-client", "eggroll-src"),
+           requirements=("eggroll/requirements.txt", "python/requirements-fate.txt",
+                         "python/requirements-eggroll.txt")),
+    Family("v2/osx", ("osx-src",), facts=("OSX_VERSION",)),
+    Family("v2/fateboard", ("fate-board",)),
+    Family("v2/fate-test", ("fate-test",)),
+)
+
+IMAGES = (
+    img("base-image", None, "v2/base", "Basic",
+        "Python venv on Debian 12 (3.8 for FATE 2.0/2.1, 3.10 for 2.2), no FATE requirements",
+        "Debian 12 上的 Python 虚拟环境（FATE 2.0/2.1 为 3.8，2.2 为 3.10），不含 FATE 依赖",
+        arm64=True, base=True, external="Python image"),
+    img("fateflow", "base-image", "v2/fateflow", "Basic",
+        "FATE Flow server with FATE, fate_client (pipeline, flow) and eggroll's python client",
+        "FATE Flow 服务，含 FATE、fate_client（pipeline、flow）与 eggroll 的 python 客户端", arm64=True),
+    img("eggroll", "base-image", "v2/eggroll", "Basic",
+        "EggRoll cluster manager and node manager (Java 8) with FATE's python code",
+        "EggRoll 集群管理与节点管理（Java 8），含 FATE python 代码", arm64=True, component="eggroll"),
+    img("osx", None, "v2/osx", "Basic",
+        "OSX, the site gateway of FATE 2.x (Java 8)", "FATE 2.x 的站点网关 OSX（Java 8）",
+        arm64=True, external="JRE image"),
+    img("fateboard", None, "v2/fateboard", "Basic",
+        "FATE Board web UI (Java 8)", "FATE Board 可视化界面（Java 8）",
+        arm64=True, external="JRE image", component="fateboard"),
+    img("fate-test", "fateflow", "v2/fate-test", "OP",
+        "fateflow with fate_test", "fateflow 加 fate_test", arm64=True),
+)
+
+# Why a flag selects nothing on this line (plan says it when the flag is on).
+ABSENT = (
+    ("Spark", "fate-builder's 2.x catalog has no Spark images yet (KubeFATE v2.0.0 runs spark-master/-worker; "
+              "FATE's 2.2 compose runs none); build them from the 1.x line or upstream"),
+    ("NN", "FATE 2.x installs torch (CPU) in every image from python/requirements-fate.txt, so there is no -nn "
+           "variant (KubeFATE v2.0.0 names none)"),
+    ("GPU", "fate-builder's 2.x catalog has no -gpu images yet (CUDA torch on the 2.x base is not built here)"),
+    ("LLM", "fate-builder's 2.x catalog has no -all (FATE-LLM) images yet"),
+    ("IPCL", "no IPCL on 2.x: ipcl-python is not in any 2.x requirement list and is not proven on Python 3.10"),
+    ("FUM", "fate-upgrade-manager upgrades 1.x databases (deploy/upgrade/sql), which no 2.x tree has"),
+)
+
+# RELEASE.md of v2.2.0: Python 3.10; fate_flow/fateflow.env of v2.0.0/v2.1.x: PYTHON=3.8.
+# osx's version: <osx.version> in java/osx/pom.xml. torch: python/requirements-fate.txt.
+RELEASES = (
+    Facts("2.0.0", (("PYTHON_VERSION", "3.8"), ("OSX_VERSION", "1.0.0"), ("TORCH", "torch==1.13.1")),
+          "fate_flow/fateflow.env PYTHON=3.8; java/osx/pom.xml osx.version 1.0.0; KubeFATE v2.0.0 .env: "
+          "every image 2.0.0-release"),
+    Facts("2.1.0", (("PYTHON_VERSION", "3.8"), ("OSX_VERSION", "1.1.0"), ("TORCH", "torch==1.13.1")),
+          "fate_flow/fateflow.env PYTHON=3.8; java/osx/pom.xml osx.version 1.1.0; component tags as 2.2.0 "
+          "(same eggroll 3.1.0 and FATE-Board 2.1.0; no deployment file of 2.1 names them)",
+          component_tags=("eggroll", "fateboard")),
+    Facts("2.1.1", (("PYTHON_VERSION", "3.8"), ("OSX_VERSION", "1.1.0"), ("TORCH", "torch==1.13.1")),
+          "fate_flow/fateflow.env PYTHON=3.8; java/osx/pom.xml osx.version 1.1.0; component tags as 2.2.0 "
+          "(same eggroll 3.1.0 and FATE-Board 2.1.0; no deployment file of 2.1 names them)",
+          component_tags=("eggroll", "fateboard")),
+    Facts("2.2.0", (("PYTHON_VERSION", "3.10"), ("OSX_VERSION", "1.1.0"), ("TORCH", "torch==2.3.1+cpu")),
+          "RELEASE.md: Python 3.10; java/osx/pom.xml osx.version 1.1.0; FATE's 2.2 compose tags eggroll and "
+          "fateboard with their own versions", component_tags=("eggroll", "fateboard")),
+)
+
+FACT_HELP = (
+    ("PYTHON_VERSION", "Python of the 2.x base image (per FATE release, from the catalog)."),
+    ("OSX_VERSION", "osx's version (java/osx/pom.xml), the jar osx's command names."),
+)
+
+CATALOG = Catalog(line="2.x", sources=SOURCES, families=FAMILIES, images=IMAGES, absent=ABSENT,  # type: ignore[arg-type]
+                  releases=RELEASES, fact_help=FACT_HELP)

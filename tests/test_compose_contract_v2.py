@@ -1,0 +1,165 @@
+"""The run contract of FATE 2.x images: FATE's own 2.2 docker-compose (tests/data/deploy/fate-v2.2,
+read here as a user's compose would be) against what docker/v2's Dockerfiles make.
+
+Each image's own command must be the compose's `command:` (so the image works without one),
+from the working directory the compose relies on, with the paths it names landing where
+FATE's files are copied. The built images are checked again in tests/test_dockerfile_stages_v2.py.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+
+import pytest
+from ruamel.yaml import YAML
+
+from generator import catalog
+from testsupport import fate_paths
+
+from .conftest import ROOT
+from .test_dockerfiles import DOCKER, Landing, load
+from .test_dockerfiles_v2 import CONTEXTS, _ancestor_families, fate_reads
+
+COMPOSE = ROOT / "tests" / "data" / "deploy" / "fate-v2.2" / "docker-compose-eggroll.yml"
+V2 = catalog.for_line("2.x")
+FACTS = V2.facts_for("2.2.0")
+# The compose names images by variable: which catalog image each one is.
+IMAGE_OF = {"OSX_IMAGE": "osx", "FATEBoard_IMAGE": "fateboard", "EGGRoll_IMAGE": "eggroll",
+            "FATEFlow_IMAGE": "fateflow"}
+
+
+@pytest.fixture(scope="module")
+def services() -> dict:
+    return dict(YAML(typ="safe").load(COMPOSE.read_text())["services"])
+
+
+def image_of(service: dict) -> str | None:
+    m = re.search(r"\$\{(\w+_IMAGE)\}", service["image"])
+    return IMAGE_OF.get(m.group(1)) if m else None
+
+
+def final_stage(image: str):
+    return load(DOCKER / V2.by_name[image].family / "Dockerfile").stages[-1]
+
+
+def instruction(image: str, name: str) -> list:
+    """Every `name` instruction's value up the final stage's chain of stages, in order."""
+    df = load(DOCKER / V2.by_name[image].family / "Dockerfile")
+    names = {s.name: s for s in df.stages if s.name}
+    chain, stage = [], df.stages[-1]
+    while True:
+        chain.insert(0, stage)
+        if stage.base.lower() not in names:
+            break
+        stage = names[stage.base.lower()]
+    return [c.value for s in chain for c in s.commands if c.cmd.upper() == name]
+
+
+def own_command(image: str) -> str:
+    cmd = instruction(image, "CMD")[-1]
+    assert cmd[:2] in (("sh", "-c"), ("bash", "-c"), ("/bin/bash", "-c")), cmd
+    return cmd[2].removeprefix("exec ")
+
+
+def compose_command(service: dict) -> str:
+    command = service["command"]
+    text = command[2] if isinstance(command, list) else command
+    return " ".join(text.replace("$$", "$").split())
+
+
+def workdir(image: str) -> str:
+    return instruction(image, "WORKDIR")[-1][0]
+
+
+def test_the_compose_runs_only_images_of_the_2x_catalog_and_mysql(services):
+    names = {name: image_of(s) for name, s in services.items()}
+    assert names.pop("mysql") is None
+    assert set(names.values()) == {"osx", "fateboard", "eggroll", "fateflow"}
+    assert set(names.values()) <= set(V2.by_name)
+
+
+def test_osx_runs_the_composes_command_as_its_own(services):
+    ours = own_command("osx").replace("${OSX_VERSION}", FACTS.get("OSX_VERSION"))
+    assert " ".join(ours.split()) == compose_command(services["osx"])
+    assert "org.fedai.osx.broker.Bootstrap" in ours and "com.osx.broker.Bootstrap" not in ours
+    # The relative classpath entries (conf/broker/, lib/*, extension/*, pb_lib/v3/*) need this folder.
+    assert workdir("osx") == "/data/projects/fate/osx"
+    assert "/data/projects/fate/osx/conf/broker/" in services["osx"]["volumes"][0]
+
+
+def test_fateboard_runs_the_composes_command_with_its_jar_linked(services):
+    ours = own_command("fateboard").replace("fateboard.jar", "fateboard-2.1.0.jar")
+    assert " ".join(ours.split()) == compose_command(services["fateboard"])
+    assert workdir("fateboard") == "/data/projects/fate/fate_board"
+    mount = services["fateboard"]["volumes"][0].split(":")[1]
+    assert mount == "/data/projects/fate/fate_board/conf"
+
+
+@pytest.mark.parametrize("service", ["clustermanager", "nodemanager"])
+def test_eggroll_has_lib_and_conf_under_eggroll_home_as_the_compose_runs_it(services, service):
+    command = compose_command(services[service])
+    assert "-cp ${EGGROLL_HOME}/lib/*:" in command and "${EGGROLL_HOME}/conf/log4j2.xml" in command
+    env = dict(v for e in instruction("eggroll", "ENV") for v in [tuple(e[:2])])
+    assert env["EGGROLL_HOME"] == "/data/projects/fate/eggroll"
+    if service == "clustermanager":
+        assert " ".join(own_command("eggroll").split()) == command
+    else:
+        assert env["PYTHONPATH"].split(":") == services[service]["environment"]["PYTHONPATH"].split(":")
+    assert instruction("eggroll", "ENTRYPOINT")[-1] == ("/tini", "--")
+
+
+def _landings(image: str) -> list[Landing]:
+    family = V2.by_name[image].family
+    inherited: list[Landing] = []
+    for ancestor in reversed(_ancestor_families(family)):
+        inherited += fate_reads(load(DOCKER / ancestor / "Dockerfile"), contexts=CONTEXTS)[1]
+    return fate_reads(load(DOCKER / family / "Dockerfile"), tuple(inherited), contexts=CONTEXTS)[1] + inherited
+
+
+def _fate_path(image: str, path: str) -> str | None:
+    for landing in _landings(image):
+        found = landing.fate_path(path)
+        if found is not None:
+            return found
+    return None
+
+
+def test_fateflow_runs_the_server_the_compose_names_from_fates_tree(services):
+    script = compose_command(services["fateflow"])
+    assert "python fate_flow/python/fate_flow/fate_flow_server.py" in script
+    assert workdir("fateflow") == "/data/projects/fate"
+    assert own_command("fateflow") == "python fate_flow/python/fate_flow/fate_flow_server.py"
+    for path in re.findall(r"\S+\.py", script):
+        absolute = posixpath.join("/data/projects/fate", path)
+        fate = _fate_path("fateflow", absolute)
+        assert fate is not None and fate_paths.exists(fate, "v2.2.0"), path
+    # `pipeline init` and `flow init` are fate_client's commands: installed from the copied tree.
+    assert "pipeline init" in script and "flow init" in script
+    assert any("pip install /data/projects/fate/fate_client/python" in " ".join(c.value)
+               for c in final_stage("fateflow").commands if c.cmd.upper() == "RUN")
+
+
+@pytest.mark.parametrize("service", ["fateflow", "nodemanager", "clustermanager"])
+def test_fates_files_the_compose_mounts_over_exist_in_the_image_from_the_tree(services, service):
+    """A config file mounted from the host replaces one the image holds from FATE's tree (folders and
+    named volumes may be new: Docker creates them)."""
+    image = image_of(services[service])
+    checked = 0
+    for volume in services[service]["volumes"]:
+        source, target = volume.split(":")[:2]
+        if not (source.startswith("./") and re.search(r"\.(yaml|properties|json|xml)$", target)):
+            continue
+        fate = _fate_path(image, target)
+        if fate is None:
+            continue
+        assert fate_paths.matching(fate, "v2.2.0"), f"{service}: {target} ({fate}) is not in FATE v2.2.0"
+        checked += 1
+    assert checked or service != "fateflow"
+
+
+def test_the_compose_healthcheck_and_shell_have_their_tools():
+    text = (DOCKER / "v2" / "base" / "Dockerfile").read_text()
+    install = re.search(r"\$\{apt\} install -y --no-install-recommends ([^\n;]+)", text).group(1)
+    assert {"curl", "tini", "procps"} <= set(shlex.split(install))
