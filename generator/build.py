@@ -27,6 +27,8 @@ from .plan import Plan
 from .render import bake_variables
 
 FATE_ARCHIVE = "fate.images.tar.gz"
+# Where every bake keeps its whole plain log (git-ignored with the rest of .fate-builder/).
+LOG_DIR = Path(".fate-builder") / "logs"
 THIRD_PARTY_ARCHIVE = "third-party.images.tar.gz"
 
 
@@ -267,6 +269,7 @@ class BakeRun:
         self.skipped: list[str] = []
         self.error: str | None = None
         self.descendants = {t.name: frozenset(descendants_of(plan, [t.name])) for t in plan.targets}
+        self.log_path: Path | None = None
 
     def start(self, names: tuple[str, ...], links: Mapping[str, str], loaded: Iterable[str]) -> Bake:
         call, kwargs = bake_call(self.plan, names, self.round_options, links, loaded)
@@ -291,11 +294,12 @@ class BakeRun:
             if self.checked:
                 preflight(self.query.result(), self.plan, self.options, self.out)
             self.display = self._display(targets, stream)
-            with self.display:
+            with self.display, self._log() as log:
+                self.log = log
                 for number, wave in enumerate(rounds, 1):
                     wanted = tuple(n for n in wave if not self._below_failed(n))
                     if len(rounds) > 1 and wanted:
-                        self.display.say(f"fate-builder: wave {number} of {len(rounds)}: {', '.join(wanted)}")
+                        self.say(f"fate-builder: wave {number} of {len(rounds)}: {', '.join(wanted)}")
                     if wanted and not self.bake_wave(wanted, rounds, bake):
                         break
                     bake = None
@@ -308,7 +312,8 @@ class BakeRun:
         if self.options.progress != "quiet":
             # No SIZE column: python-on-whales inspects an image again for each attribute read
             # (2 CLI calls per image, 2 s for 16), more than the whole warm bake may add.
-            self.display.summary(self.metadata, {})
+            self.display.summary(self.metadata, {}, dockerfiles=self._dockerfiles(),
+                                 log=str(self.log_path) if self.log_path else None)
 
     def bake_wave(self, wave: tuple[str, ...], rounds: tuple[tuple[str, ...], ...], bake: Bake | None) -> bool:
         """Bake one wave, in as many rounds as `progress.decide` asks; False when the whole run must stop."""
@@ -322,6 +327,7 @@ class BakeRun:
             try:
                 for line in bake.lines():
                     self.display.line(line)
+                    self._keep(line)
                 self.board.end_round(ok=True)
                 self.metadata.update(_read_metadata(self.metadata_file))
                 return True
@@ -341,7 +347,7 @@ class BakeRun:
                 self.failed, remaining, broken_retries = decision.failed, decision.remaining, decision.broken_retries
                 self.round_options = replace(self.round_options, no_cache=decision.no_cache)
                 if decision.message:
-                    self.display.say(f"fate-builder: {decision.message}")
+                    self.say(f"fate-builder: {decision.message}")
                 if decision.action == "engine-lost":
                     self.error = decision.message
                     return False
@@ -352,6 +358,37 @@ class BakeRun:
                 bake.stop()
                 bake = None
         return True
+
+    def _log(self) -> IO[str]:
+        """The file this bake's whole plain log goes to (os.devnull when the folder cannot be written)."""
+        path = LOG_DIR / f"bake-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{os.getpid()}.log"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "w", encoding="utf-8")
+            self.log_path = path
+            return handle
+        except OSError:
+            self.log_path = None
+            return open(os.devnull, "w", encoding="utf-8")
+
+    def _keep(self, line: str) -> None:
+        self.log.write(line if line.endswith("\n") else line + "\n")
+
+    def say(self, text: str) -> None:
+        self.display.say(text)
+        self._keep(text)
+
+    def _dockerfiles(self) -> dict[str, str]:
+        """Each image's Dockerfile, as the user would open it (relative to here when inside)."""
+        out = {}
+        for image in self.plan.targets:
+            family = catalog.family_of(image)
+            path = Path(self.plan.config.docker_dir, family.dockerfile_dir, family.dockerfile)
+            try:
+                out[image.name] = str(path.resolve().relative_to(Path(self.cwd).resolve()))
+            except ValueError:
+                out[image.name] = str(path)
+        return out
 
     def _display(self, targets: tuple[str, ...], stream: IO[str]) -> Any:
         from . import view
