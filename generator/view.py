@@ -84,10 +84,36 @@ class Board:
         if export is not None and any("pushing" in line for line in export.output):
             state = "pushed"
         elif steps and not any(v.executed for v in steps):
+            under = self._ran_under_child(image, export)
+            if under is not None:
+                # BuildKit ran the steps once, shown under the child that asked first.
+                return Row(image, "built", f"its steps shown under {under}", self._elapsed(image, end))
             state = "cached"
         else:
             state = "built"
         return Row(image, state, seconds=self._elapsed(image, end))
+
+    def _ran_under_child(self, image: str, export: Vertex | None) -> str | None:
+        """A descendant under whose name a step ran before this image was exported: a child's own steps
+        wait for its parent, so such a step was this image's (one graph: the parent's steps are in the
+        child's build too)."""
+        if export is None or export.started_at is None:
+            return None
+        for v in self.progress.vertices.values():
+            if not (v.is_step and v.executed and image not in v.targets and v.finished_at is not None
+                    and v.finished_at <= export.started_at):
+                continue
+            for target in v.targets:
+                if image in self._ancestors(target):
+                    return target
+        return None
+
+    def _ancestors(self, image: str) -> list[str]:
+        chain, parent = [], self.parents.get(image)
+        while parent is not None and parent not in chain:
+            chain.append(parent)
+            parent = self.parents.get(parent)
+        return chain
 
     def row(self, image: str, now: float | None = None) -> Row:
         if image in self.final:

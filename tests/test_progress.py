@@ -302,3 +302,17 @@ def test_a_failed_steps_last_lines_of_output_are_shown():
     lines = view.failure_lines([failure], {})
     assert lines[0] == "fate-test failed at docker/fate-test/Dockerfile:9: RUN pip install x (exit code 2)"
     assert lines[-1] == "    ERROR: No matching distribution"
+
+
+def test_a_parent_whose_steps_ran_under_its_childs_name_is_shown_built_not_cached():
+    clock = Clock()
+    board = view.Board(["p", "c"], parents={"c": "p"}, clock=clock)
+    board.new_round()
+    for line in ["#1 [p 1/2] COPY a /a", "#1 CACHED", "#2 [c 2/2] RUN make", "#2 DONE 3.0s",
+                 "#3 [p] exporting to image", "#3 DONE 0.1s", "#4 [c 3/3] RUN x", "#4 DONE 1.0s",
+                 "#5 [c] exporting to image", "#5 DONE 0.1s"]:
+        board.feed(line + "\n")
+    board.end_round(ok=True)
+    rows = {r.image: r for r in board.rows()}
+    assert rows["p"].state == "built" and rows["p"].detail == "its steps shown under c"
+    assert rows["c"].state == "built"
