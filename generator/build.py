@@ -169,7 +169,8 @@ def bake_waves(plan: Plan, targets: tuple[str, ...], steps: waves.Steps | None =
     cache that is not in the image (see generator.waves), else one round, one graph."""
     names = (*dependencies_of(plan, targets), *targets)
     if plan.config.cache in ("none", "inline") or len(names) < 2:
-        return (tuple(t.name for t in plan.targets if t.name in names),)
+        # The parents not asked for stay out of the call: bake_call adds them, cache-only.
+        return (targets,)
     images = [t for t in plan.targets if t.name in names]
     if steps is None:
         steps = waves.dockerfile_steps(plan.config.docker_dir, images)

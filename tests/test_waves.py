@@ -7,7 +7,7 @@ from generator.build import bake_call, bake_waves, link_mode, parent_source
 from generator.config import BakeOptions
 from generator.docker import EngineFacts
 
-from .conftest import plan_of
+from .conftest import ALL_OFF, plan_of
 
 CHILD = """ARG PREFIX=federatedai
 ARG BASE_IMAGE=base-image
@@ -100,3 +100,11 @@ def test_parent_source_is_a_docker_image_context_or_none():
     assert parent_source("r/p:t", "sha256:ab", "tag") == "docker-image://r/p:t"
     assert parent_source("r/p:t", None, "digest") is None
     assert parent_source("r/p:t", "sha256:ab", "target") is None
+
+
+def test_one_graph_names_only_the_asked_targets_so_unasked_parents_stay_cache_only():
+    plan = plan_of(**{**ALL_OFF, "Build_NN": "1"})
+    (only_round,) = bake_waves(plan, plan.selected, steps={})
+    assert only_round == plan.selected and "fateflow" not in only_round
+    _, kwargs = bake_call(plan, only_round, BakeOptions(load=True))
+    assert kwargs["set"]["fateflow.output"] == "type=cacheonly"
