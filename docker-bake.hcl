@@ -61,6 +61,16 @@ variable "CACHE" {
   default = "none"
 }
 
+# How a child gets its parent: target (built in the child's build) or image (the image a previous wave built; see the wave groups).
+variable "PARENTS" {
+  default = "target"
+}
+
+# Time of the images' config and history: fixed, so the same steps give the same image digest, which the children's cache keys depend on in waves.
+variable "SOURCE_DATE_EPOCH" {
+  default = "0"
+}
+
 # Reference of a catalog image.
 function "image_ref" {
   params = [name, tag]
@@ -95,6 +105,13 @@ function "cache_to" {
     CACHE == "gha" ? ["type=gha,scope=${name},mode=max"] :
     substr(CACHE, 0, 6) == "local:" ? ["type=local,dest=${substr(CACHE, 6, -1)}/${name},mode=max"] : []
   )
+}
+
+# A child's parent: its target (one graph: the parent is built inside the child's build), or,
+# with PARENTS=image, the parent's image as an earlier wave left it (loaded or pushed).
+function "parent_link" {
+  params = [name, tag]
+  result = PARENTS == "image" ? "docker-image://${image_ref(name, tag)}" : "target:${name}"
 }
 
 # The configured selection (docker buildx bake with no target builds it).
@@ -147,12 +164,41 @@ group "fum" {
   targets = ["fate-upgrade-manager"]
 }
 
+# The waves of `default`: with a build cache to import, bake them one after another, the
+# later ones with PARENTS=image (each image then on its parent's image, built by the wave
+# before), and every image takes every step the cache holds (README "Build cache"):
+#   docker buildx bake wave-1 && PARENTS=image docker buildx bake wave-2 && ...
+group "wave-1" {
+  targets = ["base-image", "fateboard", "nginx"]
+}
+
+group "wave-2" {
+  targets = ["fateflow"]
+}
+
+group "wave-3" {
+  targets = ["eggroll", "fateflow-spark", "fateflow-nn", "client", "fate-test"]
+}
+
+group "wave-4" {
+  targets = ["spark-base", "eggroll-nn", "fateflow-spark-nn"]
+}
+
+group "wave-5" {
+  targets = ["spark-master", "spark-worker", "spark-base-nn"]
+}
+
+group "wave-6" {
+  targets = ["spark-worker-nn"]
+}
+
 # Settings every image shares.
 target "_common" {
   dockerfile = "Dockerfile"
   platforms  = ["linux/amd64"]
   args = {
-    PREFIX = PREFIX
+    PREFIX            = PREFIX
+    SOURCE_DATE_EPOCH = SOURCE_DATE_EPOCH
   }
   labels = {
     "org.opencontainers.image.vendor"   = "FederatedAI"
@@ -169,6 +215,8 @@ target "base-image" {
   tags       = [image_ref("base-image", BASE_TAG)]
   cache-from = cache_from("base-image", BASE_TAG)
   cache-to   = cache_to("base-image")
+  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
+  attest     = ["type=provenance,disabled=true"]
   contexts = {
     "fate-python" = "${FATE_DIR}/python"
   }
@@ -185,12 +233,14 @@ target "fateflow" {
   tags       = [image_ref("fateflow", TAG)]
   cache-from = concat(cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow")
+  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
+  attest     = ["type=provenance,disabled=true"]
   args = {
     BASE_IMAGE = "base-image"
     BASE_TAG   = BASE_TAG
   }
   contexts = {
-    (context_key("base-image", BASE_TAG)) = "target:base-image"
+    (context_key("base-image", BASE_TAG)) = parent_link("base-image", BASE_TAG)
     "fate"                                = FATE_DIR
     "fate-python"                         = "${FATE_DIR}/python"
     "fateflow-src"                        = "${FATE_DIR}/fateflow"
@@ -228,12 +278,14 @@ target "eggroll" {
   tags       = [image_ref("eggroll", TAG)]
   cache-from = concat(cache_from("eggroll", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("eggroll")
+  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
+  attest     = ["type=provenance,disabled=true"]
   args = {
     BASE_IMAGE = "base-image"
     BASE_TAG   = BASE_TAG
   }
   contexts = {
-    (context_key("base-image", BASE_TAG)) = "target:base-image"
+    (context_key("base-image", BASE_TAG)) = parent_link("base-image", BASE_TAG)
     "fate"                                = FATE_DIR
     "fate-python"                         = "${FATE_DIR}/python"
     "fateflow-src"                        = "${FATE_DIR}/fateflow"
@@ -253,12 +305,14 @@ target "fateflow-spark" {
   tags       = [image_ref("fateflow-spark", TAG)]
   cache-from = concat(cache_from("fateflow-spark", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-spark")
+  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
+  attest     = ["type=provenance,disabled=true"]
   args = {
     BASE_IMAGE = "fateflow"
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("fateflow", TAG)) = "target:fateflow"
+    (context_key("fateflow", TAG)) = parent_link("fateflow", TAG)
   }
   labels = {
     "org.opencontainers.image.title"       = "fateflow-spark"
@@ -273,12 +327,14 @@ target "spark-base" {
   tags       = [image_ref("spark-base", TAG)]
   cache-from = concat(cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-base")
+  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
+  attest     = ["type=provenance,disabled=true"]
   args = {
     BASE_IMAGE = "fateflow"
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("fateflow", TAG)) = "target:fateflow"
+    (context_key("fateflow", TAG)) = parent_link("fateflow", TAG)
   }
   labels = {
     "org.opencontainers.image.title"       = "spark-base"
@@ -298,7 +354,7 @@ target "spark-master" {
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("spark-base", TAG)) = "target:spark-base"
+    (context_key("spark-base", TAG)) = parent_link("spark-base", TAG)
   }
   labels = {
     "org.opencontainers.image.title"       = "spark-master"
@@ -313,12 +369,14 @@ target "spark-worker" {
   tags       = [image_ref("spark-worker", TAG)]
   cache-from = concat(cache_from("spark-worker", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-worker")
+  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
+  attest     = ["type=provenance,disabled=true"]
   args = {
     BASE_IMAGE = "spark-base"
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("spark-base", TAG)) = "target:spark-base"
+    (context_key("spark-base", TAG)) = parent_link("spark-base", TAG)
   }
   labels = {
     "org.opencontainers.image.title"       = "spark-worker"
@@ -354,7 +412,7 @@ target "fateflow-nn" {
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("fateflow", TAG)) = "target:fateflow"
+    (context_key("fateflow", TAG)) = parent_link("fateflow", TAG)
     "fate-python"                  = "${FATE_DIR}/python"
   }
   labels = {
@@ -375,7 +433,7 @@ target "eggroll-nn" {
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("eggroll", TAG)) = "target:eggroll"
+    (context_key("eggroll", TAG)) = parent_link("eggroll", TAG)
     "fate-python"                 = "${FATE_DIR}/python"
   }
   labels = {
@@ -396,7 +454,7 @@ target "fateflow-spark-nn" {
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("fateflow-spark", TAG)) = "target:fateflow-spark"
+    (context_key("fateflow-spark", TAG)) = parent_link("fateflow-spark", TAG)
     "fate-python"                        = "${FATE_DIR}/python"
   }
   labels = {
@@ -417,7 +475,7 @@ target "spark-worker-nn" {
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("spark-worker", TAG)) = "target:spark-worker"
+    (context_key("spark-worker", TAG)) = parent_link("spark-worker", TAG)
     "fate-python"                      = "${FATE_DIR}/python"
   }
   labels = {
@@ -438,7 +496,7 @@ target "spark-base-nn" {
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("spark-base", TAG)) = "target:spark-base"
+    (context_key("spark-base", TAG)) = parent_link("spark-base", TAG)
     "fate-python"                    = "${FATE_DIR}/python"
   }
   labels = {
@@ -454,12 +512,14 @@ target "fateflow-nn-gpu" {
   tags       = [image_ref("fateflow-nn-gpu", TAG)]
   cache-from = concat(cache_from("fateflow-nn-gpu", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-nn-gpu")
+  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
+  attest     = ["type=provenance,disabled=true"]
   args = {
     BASE_IMAGE = "fateflow"
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("fateflow", TAG)) = "target:fateflow"
+    (context_key("fateflow", TAG)) = parent_link("fateflow", TAG)
     "fate-python"                  = "${FATE_DIR}/python"
   }
   labels = {
@@ -475,12 +535,14 @@ target "eggroll-nn-gpu" {
   tags       = [image_ref("eggroll-nn-gpu", TAG)]
   cache-from = concat(cache_from("eggroll-nn-gpu", TAG), cache_from("eggroll", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("eggroll-nn-gpu")
+  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
+  attest     = ["type=provenance,disabled=true"]
   args = {
     BASE_IMAGE = "eggroll"
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("eggroll", TAG)) = "target:eggroll"
+    (context_key("eggroll", TAG)) = parent_link("eggroll", TAG)
     "fate-python"                 = "${FATE_DIR}/python"
   }
   labels = {
@@ -496,12 +558,14 @@ target "fateflow-spark-nn-gpu" {
   tags       = [image_ref("fateflow-spark-nn-gpu", TAG)]
   cache-from = concat(cache_from("fateflow-spark-nn-gpu", TAG), cache_from("fateflow-spark", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-spark-nn-gpu")
+  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
+  attest     = ["type=provenance,disabled=true"]
   args = {
     BASE_IMAGE = "fateflow-spark"
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("fateflow-spark", TAG)) = "target:fateflow-spark"
+    (context_key("fateflow-spark", TAG)) = parent_link("fateflow-spark", TAG)
     "fate-python"                        = "${FATE_DIR}/python"
   }
   labels = {
@@ -517,12 +581,14 @@ target "spark-worker-nn-gpu" {
   tags       = [image_ref("spark-worker-nn-gpu", TAG)]
   cache-from = concat(cache_from("spark-worker-nn-gpu", TAG), cache_from("spark-worker", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-worker-nn-gpu")
+  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
+  attest     = ["type=provenance,disabled=true"]
   args = {
     BASE_IMAGE = "spark-worker"
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("spark-worker", TAG)) = "target:spark-worker"
+    (context_key("spark-worker", TAG)) = parent_link("spark-worker", TAG)
     "fate-python"                      = "${FATE_DIR}/python"
   }
   labels = {
@@ -538,12 +604,14 @@ target "spark-base-nn-gpu" {
   tags       = [image_ref("spark-base-nn-gpu", TAG)]
   cache-from = concat(cache_from("spark-base-nn-gpu", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-base-nn-gpu")
+  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
+  attest     = ["type=provenance,disabled=true"]
   args = {
     BASE_IMAGE = "spark-base"
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("spark-base", TAG)) = "target:spark-base"
+    (context_key("spark-base", TAG)) = parent_link("spark-base", TAG)
     "fate-python"                    = "${FATE_DIR}/python"
   }
   labels = {
@@ -564,7 +632,7 @@ target "fateflow-all-gpu" {
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("fateflow-nn-gpu", TAG)) = "target:fateflow-nn-gpu"
+    (context_key("fateflow-nn-gpu", TAG)) = parent_link("fateflow-nn-gpu", TAG)
     "fate-llm-src"                        = "https://github.com/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
   }
   labels = {
@@ -585,7 +653,7 @@ target "eggroll-all-gpu" {
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("eggroll-nn-gpu", TAG)) = "target:eggroll-nn-gpu"
+    (context_key("eggroll-nn-gpu", TAG)) = parent_link("eggroll-nn-gpu", TAG)
     "fate-llm-src"                       = "https://github.com/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
   }
   labels = {
@@ -606,7 +674,7 @@ target "fateflow-spark-all-gpu" {
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("fateflow-spark-nn-gpu", TAG)) = "target:fateflow-spark-nn-gpu"
+    (context_key("fateflow-spark-nn-gpu", TAG)) = parent_link("fateflow-spark-nn-gpu", TAG)
     "fate-llm-src"                              = "https://github.com/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
   }
   labels = {
@@ -627,7 +695,7 @@ target "spark-worker-all-gpu" {
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("spark-worker-nn-gpu", TAG)) = "target:spark-worker-nn-gpu"
+    (context_key("spark-worker-nn-gpu", TAG)) = parent_link("spark-worker-nn-gpu", TAG)
     "fate-llm-src"                            = "https://github.com/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
   }
   labels = {
@@ -648,7 +716,7 @@ target "spark-base-all-gpu" {
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("spark-base-nn-gpu", TAG)) = "target:spark-base-nn-gpu"
+    (context_key("spark-base-nn-gpu", TAG)) = parent_link("spark-base-nn-gpu", TAG)
     "fate-llm-src"                          = "https://github.com/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
   }
   labels = {
@@ -664,12 +732,14 @@ target "base-image-ipcl" {
   tags       = [image_ref("base-image-ipcl", BASE_TAG)]
   cache-from = concat(cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("base-image-ipcl")
+  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
+  attest     = ["type=provenance,disabled=true"]
   args = {
     BASE_IMAGE = "base-image"
     BASE_TAG   = BASE_TAG
   }
   contexts = {
-    (context_key("base-image", BASE_TAG)) = "target:base-image"
+    (context_key("base-image", BASE_TAG)) = parent_link("base-image", BASE_TAG)
     "ipcl-src"                            = IPCL_PKG_DIR != "" ? IPCL_PKG_DIR : "https://github.com/intel/pailliercryptolib_python.git#${IPCL_VERSION}"
   }
   labels = {
@@ -685,12 +755,14 @@ target "fateflow-ipcl" {
   tags       = [image_ref("fateflow-ipcl", TAG)]
   cache-from = concat(cache_from("fateflow-ipcl", TAG), cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-ipcl")
+  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
+  attest     = ["type=provenance,disabled=true"]
   args = {
     BASE_IMAGE = "base-image-ipcl"
     BASE_TAG   = BASE_TAG
   }
   contexts = {
-    (context_key("base-image-ipcl", BASE_TAG)) = "target:base-image-ipcl"
+    (context_key("base-image-ipcl", BASE_TAG)) = parent_link("base-image-ipcl", BASE_TAG)
     "fate"                                     = FATE_DIR
     "fate-python"                              = "${FATE_DIR}/python"
     "fateflow-src"                             = "${FATE_DIR}/fateflow"
@@ -717,7 +789,7 @@ target "eggroll-ipcl" {
     BASE_TAG   = BASE_TAG
   }
   contexts = {
-    (context_key("base-image-ipcl", BASE_TAG)) = "target:base-image-ipcl"
+    (context_key("base-image-ipcl", BASE_TAG)) = parent_link("base-image-ipcl", BASE_TAG)
     "fate"                                     = FATE_DIR
     "fate-python"                              = "${FATE_DIR}/python"
     "fateflow-src"                             = "${FATE_DIR}/fateflow"
@@ -742,7 +814,7 @@ target "fateflow-spark-ipcl" {
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("fateflow-ipcl", TAG)) = "target:fateflow-ipcl"
+    (context_key("fateflow-ipcl", TAG)) = parent_link("fateflow-ipcl", TAG)
   }
   labels = {
     "org.opencontainers.image.title"       = "fateflow-spark-ipcl"
@@ -757,12 +829,14 @@ target "spark-base-ipcl" {
   tags       = [image_ref("spark-base-ipcl", TAG)]
   cache-from = concat(cache_from("spark-base-ipcl", TAG), cache_from("fateflow-ipcl", TAG), cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-base-ipcl")
+  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
+  attest     = ["type=provenance,disabled=true"]
   args = {
     BASE_IMAGE = "fateflow-ipcl"
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("fateflow-ipcl", TAG)) = "target:fateflow-ipcl"
+    (context_key("fateflow-ipcl", TAG)) = parent_link("fateflow-ipcl", TAG)
   }
   labels = {
     "org.opencontainers.image.title"       = "spark-base-ipcl"
@@ -782,7 +856,7 @@ target "spark-worker-ipcl" {
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("spark-base-ipcl", TAG)) = "target:spark-base-ipcl"
+    (context_key("spark-base-ipcl", TAG)) = parent_link("spark-base-ipcl", TAG)
   }
   labels = {
     "org.opencontainers.image.title"       = "spark-worker-ipcl"
@@ -802,7 +876,7 @@ target "client" {
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("fateflow", TAG)) = "target:fateflow"
+    (context_key("fateflow", TAG)) = parent_link("fateflow", TAG)
     "fate-doc"                     = "${FATE_DIR}/doc"
   }
   labels = {
@@ -823,7 +897,7 @@ target "fate-test" {
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("fateflow", TAG)) = "target:fateflow"
+    (context_key("fateflow", TAG)) = parent_link("fateflow", TAG)
   }
   labels = {
     "org.opencontainers.image.title"       = "fate-test"
@@ -843,7 +917,7 @@ target "fate-test-ipcl" {
     BASE_TAG   = TAG
   }
   contexts = {
-    (context_key("fateflow-ipcl", TAG)) = "target:fateflow-ipcl"
+    (context_key("fateflow-ipcl", TAG)) = parent_link("fateflow-ipcl", TAG)
   }
   labels = {
     "org.opencontainers.image.title"       = "fate-test-ipcl"

@@ -14,12 +14,12 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
-from . import doctor, entitlements
+from . import doctor, entitlements, waves
 from .config import BakeOptions
 from .docker import Bake, Engine, EngineError, EngineFacts, FactsQuery, version_tuple
 from .errors import ConfigError, FateBuilderError
@@ -27,6 +27,8 @@ from .plan import Plan
 from .render import bake_variables
 
 FATE_ARCHIVE = "fate.images.tar.gz"
+# Where every bake keeps its whole plain log (git-ignored with the rest of .fate-builder/).
+LOG_DIR = Path(".fate-builder") / "logs"
 THIRD_PARTY_ARCHIVE = "third-party.images.tar.gz"
 
 
@@ -108,24 +110,71 @@ def descendants_of(plan: Plan, names: Iterable[str]) -> set[str]:
     return {t.name for t in plan.targets if names & {a.name for a in plan.catalog.ancestors(t)}}
 
 
-def bake_call(plan: Plan, targets: tuple[str, ...], options: BakeOptions) -> tuple[list[str], dict[str, Any]]:
+def bake_call(plan: Plan, targets: tuple[str, ...], options: BakeOptions,
+              links: Mapping[str, str] | None = None,
+              loaded: Iterable[str] = ()) -> tuple[list[str], dict[str, Any]]:
     """The targets and python-on-whales arguments for one bake of `targets`.
 
     A parent that was not asked for is still built, through its `target:` link, but
     buildx 0.13 then exports and tags it like any target. So it is named in the call with
     a cache-only output: built, linked, never tagged or pushed. `--load` becomes a per
     target output for the same reason (bake's own `--load` applies to every target).
+    In a wave, `links` puts a child on its parent's image (child -> named context) instead,
+    so the parent is not in the call; `loaded` are the wave's images that later waves build
+    on, loaded into the image store whatever the options (a child finds them there).
     """
-    dependencies = dependencies_of(plan, targets)
+    links = dict(links or {})
+    dependencies = dependencies_of(plan, [t for t in targets if t not in links])
     kwargs = bake_arguments(options)
     overrides = dict(kwargs["set"])
     for name in dependencies:
         overrides[f"{name}.output"] = "type=cacheonly"
-    if kwargs.pop("load"):
-        for name in targets:
+    load = kwargs.pop("load")
+    for name in targets:
+        if load or (name in loaded and not (options.push and name in plan.selected)):
             overrides[f"{name}.output"] = "type=docker"
+    by_name = {p.name: p for p in plan.images}
+    for child, source in links.items():
+        overrides[f"{child}.contexts.{by_name[child].parent_context_key}"] = source
     kwargs["set"] = overrides
     return [*targets, *dependencies], kwargs
+
+
+# How a child in a wave names its parent's image: pinned by digest, by tag, or not at all (one graph).
+LinkMode = Literal["digest", "tag", "target"]
+
+
+def link_mode(facts: EngineFacts, options: BakeOptions, parent_pushed: bool) -> LinkMode:
+    """A pushed parent is found in the registry by digest on every engine. A loaded one is found in the
+    image store by the default (docker driver) builder only: by digest on Docker 28 (measured on 28.5),
+    by tag before (Docker 26.1's BuildKit looks `name@digest` up in the registry only). Another builder
+    cannot see the image store: the child links to the parent's target, as in one graph."""
+    if parent_pushed:
+        return "digest"
+    if facts.builder_driver not in (None, "docker"):
+        return "target"
+    server = version_tuple(facts.server_version)
+    return "digest" if server is not None and server >= (28,) else "tag"
+
+
+def parent_source(reference: str, digest: str | None, mode: LinkMode) -> str | None:
+    """The named context that puts a child on its parent's image, None for a `target:` link."""
+    if mode == "target" or (mode == "digest" and not digest):
+        return None
+    return f"docker-image://{reference}@{digest}" if mode == "digest" else f"docker-image://{reference}"
+
+
+def bake_waves(plan: Plan, targets: tuple[str, ...], steps: waves.Steps | None = None) -> tuple[tuple[str, ...], ...]:
+    """The rounds a bake of `targets` (and the parents they need) runs in: waves when the bake imports a build
+    cache that is not in the image (see generator.waves), else one round, one graph."""
+    names = (*dependencies_of(plan, targets), *targets)
+    if plan.config.cache in ("none", "inline") or len(names) < 2:
+        # The parents not asked for stay out of the call: bake_call adds them, cache-only.
+        return (targets,)
+    images = [t for t in plan.targets if t.name in names]
+    if steps is None:
+        steps = waves.dockerfile_steps(plan.config.docker_dir, images, plan.catalog)
+    return waves.schedule([i.name for i in images], {i.name: i.parent for i in images}, steps)
 
 
 def preflight(facts: EngineFacts, plan: Plan, options: BakeOptions, out: Callable[[str], None]) -> None:
@@ -173,111 +222,214 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
     platform on the default builder the builder is asked only if the bake fails
     (`builder_checks_needed`).
 
-    When a target fails, BuildKit cancels the targets still running beside it; they are
-    baked again (their finished steps come from cache) so one broken image does not cost
-    the others, and the failed ones are named at the end (progress.judge and decide).
+    The bake is a run of rounds (`BakeRun`): the waves of `bake_waves` one after another,
+    each child on the image its parent's wave built; within a wave, when a target fails,
+    BuildKit cancels the targets still running beside it; they are baked again (their
+    finished steps come from cache) so one broken image does not cost the others, and the
+    failed ones are named at the end (progress.judge and decide).
     On a terminal the progress is a live line per image (view.LiveView), else BuildKit's
     plain log; both end with a summary table.
     """
     targets = resolve_targets(plan, request.targets)
-    variables = bake_variables(plan.config)
-    options = request.options
     if request.print_only:
         # --print resolves the file only; bake checks entitlements when it builds.
-        names, kwargs = bake_call(plan, targets, options)
-        return engine.bake_print(bake_file, names, variables, **kwargs)
-    query = facts or engine.ask_facts(options.builder)
-    cwd = os.getcwd()
-    metadata: dict[str, Any] = {}
+        names, kwargs = bake_call(plan, targets, request.options)
+        return engine.bake_print(bake_file, names, bake_variables(plan.config), **kwargs)
     with tempfile.TemporaryDirectory(prefix="fate-builder-") as scratch:
-        metadata_file = Path(options.metadata_file or Path(scratch, "metadata.json"))
-        round_options = replace(options, metadata_file=str(metadata_file))
+        run = BakeRun(engine, plan, bake_file, request.options, facts or engine.ask_facts(request.options.builder),
+                      Path(scratch), out)
+        run.go(targets, bake_waves(plan, targets), stream or sys.stderr)
+    if run.error is not None:
+        raise BuildFailed(run.error)
+    if run.failed:
+        tail = f" (not built, their parent failed: {', '.join(run.skipped)})" if run.skipped else ""
+        raise BuildFailed(f"bake failed: target(s) {', '.join(run.failed)} failed{tail}")
+    return None
 
-        daemon = query.daemon()
-        buildx = version_tuple(daemon.buildx_version)
 
-        def start(remaining: tuple[str, ...]) -> Bake:
-            names, kwargs = bake_call(plan, remaining, round_options)
-            access = entitlements.bake_access(plan.config, names, options.set)
-            for folder in access.writes:
-                # Before bake: its entitlement check takes a folder that does not exist yet for
-                # its nearest existing parent, which a grant of the folder itself does not cover.
-                Path(folder).mkdir(parents=True, exist_ok=True)
-            allow = entitlements.grants(access, cwd, buildx)
-            return engine.start_bake(bake_file, names, variables, progress="plain", allow=allow, **kwargs)
+class BakeRun:
+    """One `fate-builder bake`: the preflight gate, then rounds (waves, and retries within a wave).
 
-        checked = builder_checks_needed(plan, options, daemon)
-        if not checked:
+    The decisions are pure functions (`bake_waves`, `link_mode`, `progress.decide`); this
+    sequences them, the engine and the display.
+    """
+
+    def __init__(self, engine: Engine, plan: Plan, bake_file: Path, options: BakeOptions, query: FactsQuery,
+                 scratch: Path, out: Callable[[str], None]):
+        self.engine, self.plan, self.bake_file, self.query, self.out = engine, plan, bake_file, query, out
+        self.variables = bake_variables(plan.config)
+        self.metadata_file = Path(options.metadata_file or scratch / "metadata.json")
+        self.options = options
+        self.round_options = replace(options, metadata_file=str(self.metadata_file))
+        self.daemon = query.daemon()
+        self.buildx = version_tuple(self.daemon.buildx_version)
+        self.checked = builder_checks_needed(plan, options, self.daemon)
+        self.cwd = os.getcwd()
+        self.metadata: dict[str, Any] = {}
+        self.failed: tuple[str, ...] = ()
+        self.skipped: list[str] = []
+        self.error: str | None = None
+        self.descendants = {t.name: frozenset(descendants_of(plan, [t.name])) for t in plan.targets}
+        self.log_path: Path | None = None
+
+    def start(self, names: tuple[str, ...], links: Mapping[str, str], loaded: Iterable[str]) -> Bake:
+        call, kwargs = bake_call(self.plan, names, self.round_options, links, loaded)
+        access = entitlements.bake_access(self.plan.config, call, self.options.set)
+        for folder in access.writes:
+            # Before bake: its entitlement check takes a folder that does not exist yet for
+            # its nearest existing parent, which a grant of the folder itself does not cover.
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        allow = entitlements.grants(access, self.cwd, self.buildx)
+        return self.engine.start_bake(self.bake_file, call, self.variables, progress="plain", allow=allow, **kwargs)
+
+    def go(self, targets: tuple[str, ...], rounds: tuple[tuple[str, ...], ...], stream: IO[str]) -> None:
+        if not self.checked:
             # The daemon's own platform on the default builder: judged without the builder, bake unheld.
-            preflight(daemon, plan, options, out)
-        bake: Bake | None = start(targets) if can_start_early(daemon) else None
+            preflight(self.daemon, self.plan, self.options, self.out)
+        first = rounds[0]
+        bake: Bake | None = self.start(first, {}, self._loaded(first, rounds)) if can_start_early(
+            self.daemon) else None
         try:
-            from . import progress, view  # rich's import, while bake starts
+            from . import view  # noqa: F401  rich's import, while bake starts
 
-            if checked:
-                preflight(query.result(), plan, options, out)
-            stream = stream or sys.stderr
-            shown = [*dependencies_of(plan, targets), *targets]
-            board = view.Board([t.name for t in plan.targets if t.name in shown], push=options.push,
-                               parents={t.name: t.parent for t in plan.targets})
-            live = options.progress in (None, "auto") and stream.isatty()
-            display = view.LiveView(board, stream=stream) if live else view.PlainView(
-                board, echo=options.progress != "quiet", stream=stream)
-            descendants = {t.name: frozenset(descendants_of(plan, [t.name])) for t in plan.targets}
-            known = [t.name for t in plan.targets]
-            failed: tuple[str, ...] = ()
-            remaining = targets
-            broken_retries = 0
-            error: str | None = None
-            with display:
-                while remaining:
-                    rounds = board.new_round()
-                    bake = bake or start(remaining)
-                    try:
-                        for line in bake.lines():
-                            display.line(line)
-                        board.end_round(ok=True)
-                        metadata.update(_read_metadata(metadata_file))
+            if self.checked:
+                preflight(self.query.result(), self.plan, self.options, self.out)
+            self.display = self._display(targets, stream)
+            with self.display, self._log() as log:
+                self.log = log
+                for number, wave in enumerate(rounds, 1):
+                    wanted = tuple(n for n in wave if not self._below_failed(n))
+                    if len(rounds) > 1 and wanted:
+                        self.say(f"fate-builder: wave {number} of {len(rounds)}: {', '.join(wanted)}")
+                    if wanted and not self.bake_wave(wanted, rounds, bake):
                         break
-                    except EngineError as exc:
-                        if not checked:
-                            # The builder's checks waited for this: a builder that is missing or lacks the platform
-                            # is said as `doctor` says it, not as bake's error.
-                            checked = True
-                            preflight(query.result(), plan, options, display.say)
-                        metadata.update(_read_metadata(metadata_file))
-                        decision = progress.decide(progress.judge(rounds.events, known), remaining=remaining,
-                                                   failed=failed, descendants=descendants,
-                                                   broken_retries=broken_retries, no_cache=round_options.no_cache)
-                        board.end_round(ok=False, failed=[t for t in decision.failed if t not in failed])
-                        failed, remaining, broken_retries = decision.failed, decision.remaining, decision.broken_retries
-                        round_options = replace(round_options, no_cache=decision.no_cache)
-                        if decision.message:
-                            display.say(f"fate-builder: {decision.message}")
-                        if decision.action == "engine-lost":
-                            error = decision.message
-                            break
-                        if decision.action == "give-up" and decision.failed == failed:  # nothing new to blame
-                            error = f"{exc} (exit status {exc.return_code}); see bake's output above"
-                            break
-                    finally:
-                        bake.stop()
-                        bake = None
+                    bake = None
         finally:
             if bake is not None:  # a failed check, an interruption: the build ends with us
                 bake.stop()
-        skipped = sorted(set(targets) & set().union(*(descendants[t] for t in failed)) - set(failed))
-        board.end_round(ok=False, skipped=skipped)
-        if options.progress != "quiet":
+        self.skipped = sorted(set(targets) & set().union(*(self.descendants[t] for t in self.failed))
+                              - set(self.failed))
+        self.board.end_round(ok=False, skipped=self.skipped)
+        if self.options.progress != "quiet":
             # No SIZE column: python-on-whales inspects an image again for each attribute read
             # (2 CLI calls per image, 2 s for 16), more than the whole warm bake may add.
-            display.summary(metadata, {})
-    if error is not None:
-        raise BuildFailed(error)
-    if failed:
-        tail = f" (not built, their parent failed: {', '.join(skipped)})" if skipped else ""
-        raise BuildFailed(f"bake failed: target(s) {', '.join(failed)} failed{tail}")
-    return None
+            self.display.summary(self.metadata, {}, dockerfiles=self._dockerfiles(),
+                                 log=str(self.log_path) if self.log_path else None)
+
+    def bake_wave(self, wave: tuple[str, ...], rounds: tuple[tuple[str, ...], ...], bake: Bake | None) -> bool:
+        """Bake one wave, in as many rounds as `progress.decide` asks; False when the whole run must stop."""
+        from . import progress
+
+        links, loaded = self.links(wave), self._loaded(wave, rounds)
+        remaining, broken_retries = wave, 0
+        while remaining:
+            events = self.board.new_round().events
+            bake = bake or self.start(remaining, links, loaded)
+            try:
+                for line in bake.lines():
+                    self.display.line(line)
+                    self._keep(line)
+                self.board.end_round(ok=True)
+                self.metadata.update(_read_metadata(self.metadata_file))
+                return True
+            except EngineError as exc:
+                if not self.checked:
+                    # The builder's checks waited for this: a builder that is missing or lacks the platform
+                    # is said as `doctor` says it, not as bake's error.
+                    self.checked = True
+                    preflight(self.query.result(), self.plan, self.options, self.display.say)
+                self.metadata.update(_read_metadata(self.metadata_file))
+                known = [t.name for t in self.plan.targets]
+                decision = progress.decide(progress.judge(events, known), remaining=remaining, failed=self.failed,
+                                           descendants=self.descendants, broken_retries=broken_retries,
+                                           no_cache=self.round_options.no_cache)
+                self.board.end_round(ok=False, failed=[t for t in decision.failed if t not in self.failed])
+                new_blame = decision.failed != self.failed
+                self.failed, remaining, broken_retries = decision.failed, decision.remaining, decision.broken_retries
+                self.round_options = replace(self.round_options, no_cache=decision.no_cache)
+                if decision.message:
+                    self.say(f"fate-builder: {decision.message}")
+                if decision.action == "engine-lost":
+                    self.error = decision.message
+                    return False
+                if decision.action == "give-up" and not new_blame:  # nothing new to blame
+                    self.error = f"{exc} (exit status {exc.return_code}); see bake's output above"
+                    return False
+            finally:
+                bake.stop()
+                bake = None
+        return True
+
+    def _log(self) -> IO[str]:
+        """The file this bake's whole plain log goes to (os.devnull when the folder cannot be written)."""
+        path = LOG_DIR / f"bake-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{os.getpid()}.log"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "w", encoding="utf-8")
+            self.log_path = path
+            return handle
+        except OSError:
+            self.log_path = None
+            return open(os.devnull, "w", encoding="utf-8")
+
+    def _keep(self, line: str) -> None:
+        self.log.write(line if line.endswith("\n") else line + "\n")
+
+    def say(self, text: str) -> None:
+        self.display.say(text)
+        self._keep(text)
+
+    def _dockerfiles(self) -> dict[str, str]:
+        """Each image's Dockerfile, as the user would open it (relative to here when inside)."""
+        out = {}
+        for image in self.plan.targets:
+            family = self.plan.catalog.family_of(image)
+            path = Path(self.plan.config.docker_dir, family.dockerfile_dir, family.dockerfile)
+            try:
+                out[image.name] = str(path.resolve().relative_to(Path(self.cwd).resolve()))
+            except ValueError:
+                out[image.name] = str(path)
+        return out
+
+    def _display(self, targets: tuple[str, ...], stream: IO[str]) -> Any:
+        from . import view
+
+        shown = [*dependencies_of(self.plan, targets), *targets]
+        self.board = view.Board([t.name for t in self.plan.targets if t.name in shown], push=self.options.push,
+                                parents={t.name: t.parent for t in self.plan.targets})
+        live = self.options.progress in (None, "auto") and stream.isatty()
+        return view.LiveView(self.board, stream=stream) if live else view.PlainView(
+            self.board, echo=self.options.progress != "quiet", stream=stream)
+
+    def _below_failed(self, name: str) -> bool:
+        return any(name in self.descendants[f] for f in self.failed)
+
+    def _loaded(self, wave: tuple[str, ...], rounds: tuple[tuple[str, ...], ...]) -> set[str]:
+        """The wave's images a later wave builds on."""
+        later = {n for r in rounds[rounds.index(wave) + 1:] for n in r}
+        return {n for n in wave if any(self.plan.catalog.by_name[c].parent == n for c in later)}
+
+    def links(self, wave: tuple[str, ...]) -> dict[str, str]:
+        """Child -> its parent's image, for the wave's images whose parent an earlier round built."""
+        facts = self.query.result() if self.checked else self.daemon
+        by_name = {p.name: p for p in self.plan.images}
+        out: dict[str, str] = {}
+        for name in wave:
+            planned = by_name[name]
+            parent = planned.image.parent
+            if parent is None or parent in wave or parent not in self.metadata or parent in self.failed:
+                continue
+            pushed = self.options.push and parent in self.plan.selected
+            source = parent_source(planned.parent_reference or "", image_digest(self.metadata, parent),
+                                   link_mode(facts, self.options, pushed))
+            if source is not None:
+                out[name] = source
+        return out
+def image_digest(metadata: Mapping[str, Any], image: str) -> str | None:
+    """The digest bake's metadata gives the image of `image` (its manifest, or its index)."""
+    entry = metadata.get(image)
+    digest = entry.get("containerimage.digest") if isinstance(entry, dict) else None
+    return digest if isinstance(digest, str) and digest.startswith("sha256:") else None
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:

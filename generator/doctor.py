@@ -11,7 +11,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import entitlements
+from . import entitlements, waves
 from .config import BakeOptions
 from .docker import EngineFacts, version_at_least, version_tuple
 from .plan import Plan
@@ -162,24 +162,36 @@ def source_checks(plan: Plan) -> list[Check]:
     return checks
 
 
-def cache_checks(plan: Plan) -> list[Check]:
-    """A warning where BuildKit cannot promise that the imported cache answers for every step.
+def cache_checks(plan: Plan, facts: EngineFacts | None = None, options: BakeOptions | None = None) -> list[Check]:
+    """What an imported build cache will answer for: with waves, every step it holds.
 
-    Concurrent solves of one bake share steps; a cache hit found through one solve's import
-    does not lead another solve's next steps to its own import, and which solve evaluates a
-    shared step first is a race (moby/buildkit#4674), on every engine fate-builder supports.
+    One bake of a family finds only the roots' steps after a prune (moby/buildkit#4674 and a
+    child's parent image changing digest: generator.waves); `bake` therefore runs the waves,
+    each child on its parent's image. That needs the parent where the child's build finds it:
+    pushed, or loaded into the image store of the default (docker driver) builder.
     """
     cache = plan.config.cache
-    if cache == "none" or len(plan.images) < 2:
+    if cache in ("none", "inline") or len(plan.images) < 2:
         return []
-    return [Check(
-        "build cache", False,
-        f"CACHE={cache}: with {len(plan.images)} images in one bake, BuildKit may run again some steps "
-        "the cache holds (concurrent solves sharing steps, moby/buildkit#4674); the images are the same, "
-        "only time is lost",
-        "nothing to fix here; a bake of one image with no parent in the bake takes every step from the cache",
-        warning=True,
-    )]
+    images = [p.image for p in plan.images]
+    count = len(waves.schedule([i.name for i in images], {i.name: i.parent for i in images},
+                               waves.dockerfile_steps(plan.config.docker_dir, images, plan.catalog)))
+    checks = [Check("build cache", True,
+                    f"CACHE={cache}: {len(images)} images in {count} waves, each child on its parent's image, so an "
+                    "empty builder takes every step the cache holds")]
+    driver = facts.builder_driver if facts is not None else None
+    if driver not in (None, "docker") and not (options is not None and options.push):
+        checks.append(Check(
+            "build cache", False,
+            f"the {driver} builder cannot see the image store: without --push each child is built on its parent's "
+            "target again, and after a prune some steps the cache holds run again (moby/buildkit#4674)",
+            "bake with --push, or with the default builder (docker driver)", warning=True))
+    if options is not None and options.provenance not in (None, "false", "0"):
+        checks.append(Check(
+            "build cache", False,
+            "--provenance gives every parent image another digest in every run, and its children other cache keys",
+            "leave provenance to the images without children, or off", warning=True))
+    return checks
 
 
 def all_checks(facts: EngineFacts, plan: Plan, options: BakeOptions, *,
@@ -189,7 +201,7 @@ def all_checks(facts: EngineFacts, plan: Plan, options: BakeOptions, *,
     if facts.server_error is None and facts.buildx_version is not None:
         checks.append(entitlement_check(facts, plan, os.getcwd() if cwd is None else cwd))
     if sources_if_engine_fails or not failed(checks):
-        checks += source_checks(plan) + cache_checks(plan)
+        checks += source_checks(plan) + cache_checks(plan, facts, options)
     return checks
 
 

@@ -78,9 +78,19 @@ class Fallback:
     otherwise: Text
 
 
+@dataclass(frozen=True)
+class ParentLink:
+    """A child's link to its parent: the parent's target (one graph), or its image once built (waves).
+
+    The bake variable PARENTS picks which (see generator.waves for why a wave needs the image).
+    """
+
+    parent: ImageName
+
+
 # A named context's key: a source name, or a parent image under the key BuildKit looks its FROM up by.
 ContextKey = Union[str, ImageName]
-Value = Union[str, Var, Text, Fallback]
+Value = Union[str, Var, Text, Fallback, ParentLink]
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,9 @@ class Target:
     args: tuple[tuple[str, Value], ...]
     contexts: tuple[tuple[ContextKey, Value], ...]
     labels: tuple[tuple[str, str], ...]
+    # A parent in the catalog: built without a provenance attestation, which would give its image
+    # another digest in every run and so its children other cache keys (generator.waves).
+    is_parent: bool = False
 
 
 def _name(image: Image) -> ImageName:
@@ -188,7 +201,7 @@ def bake_target(image: Image, cat: Catalog | None = None) -> Target:
     if image.parent:
         parent = cat.by_name[image.parent]
         args = (("BASE_IMAGE", parent.name), ("BASE_TAG", Var(parent.tag_variable)))
-        contexts.append((_name(parent), f"target:{parent.name}"))
+        contexts.append((_name(parent), ParentLink(_name(parent))))
     args += tuple((name, Var(name)) for name in family.facts)
     if family.requirements:
         args += (("REQUIREMENTS", " ".join(family.requirements)),)
@@ -205,6 +218,7 @@ def bake_target(image: Image, cat: Catalog | None = None) -> Target:
         contexts=tuple(contexts),
         labels=(("org.opencontainers.image.title", image.name),
                 ("org.opencontainers.image.description", image.summary)),
+        is_parent=any(child.parent == image.name for child in cat.images),
     )
 
 

@@ -32,6 +32,8 @@ _STEP = re.compile(r"(?:^|\s)(\d+)/(\d+)$")
 _DONE = re.compile(r"^DONE (\d+(?:\.\d+)?)s")
 _SUMMARY = re.compile(r"^ > \[([^\]]*)\] ?(.*?):?$")
 _BAKE_ERROR = re.compile(r'^ERROR: (?:target "?([A-Za-z0-9_.-]+)"?: )?(.*)$')
+_LOCATION = re.compile(r"^(\S*Dockerfile\S*):(\d+)$")
+_EXIT_CODE = re.compile(r"exit code: (\d+)")
 _TRANSFER = re.compile(r"^transferring ([A-Za-z0-9_.-]+): ([\d.]+)(B|kB|KB|MB|GB)")
 _UNITS = {"B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9}
 _NOT_TARGETS = frozenset({"internal", "auth"})
@@ -82,7 +84,8 @@ def parse_label(text: str) -> Label:
 
 @dataclass(frozen=True)
 class Event:
-    """One line of progress. kind: started, cached, done, failed, canceled, output, summary, error."""
+    """One line of progress. kind: started, cached, done, failed, canceled, output, summary, error,
+    location (`Dockerfile:11` after an error summary)."""
 
     kind: str
     vertex: str | None = None
@@ -115,6 +118,8 @@ def parse(line: str, at: float = 0.0) -> Event | None:
         return Event("summary", label=label, text=line.strip(), target=label.target, at=at)
     if m := _BAKE_ERROR.match(line):
         return Event("error", text=m.group(2), target=m.group(1), at=at)
+    if _LOCATION.match(line.strip()):
+        return Event("location", text=line.strip(), at=at)
     return None
 
 
@@ -320,3 +325,38 @@ def decide(verdict: Verdict, *, remaining: tuple[str, ...], failed: tuple[str, .
                         f"BuildKit's cache entry for {', '.join(verdict.broken)} is broken (snapshot missing); "
                         f"baking again{' without cache' if no_cache else ''}")
     return Decision("give-up", (), failed, no_cache, broken_retries, "")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed Dockerfile step, as a user needs it to fix the step without reading the whole log."""
+
+    image: str
+    step: str  # as BuildKit shows it: `[fateboard stage-0 6/7] RUN false`
+    command: str
+    location: str | None  # `Dockerfile:11`, as BuildKit's error summary says (0.13 gives no folder)
+    exit_code: int | None
+    output: tuple[str, ...]  # the step's last lines of output
+
+
+def failures(progress: Progress, last: int = 15) -> list[Failure]:
+    """The failed steps of a round, with where they are in their Dockerfile and how they ended."""
+    locations: dict[str, str] = {}
+    summary: str | None = None
+    for event in progress.events:
+        if event.kind == "summary" and event.label is not None:
+            summary = event.label.shown
+        elif event.kind == "location" and summary is not None:
+            locations.setdefault(summary, event.text)
+            summary = None
+    out = []
+    for v in progress.vertices.values():
+        if v.error is None or not v.is_step:
+            continue
+        label = next(lb for lb in v.labels if lb.step is not None)
+        code = _EXIT_CODE.search(v.error)
+        out.append(Failure(
+            image=label.target or "", step=label.shown, command=label.name,
+            location=next((locations[lb.shown] for lb in v.labels if lb.shown in locations), None),
+            exit_code=int(code.group(1)) if code else None, output=tuple(v.output[-last:])))
+    return out

@@ -8,9 +8,21 @@ from pathlib import Path
 
 import jinja2
 
-from . import catalog
+from . import catalog, waves
 from .config import Config
-from .plan import ContextKey, Fallback, ImageName, Plan, Target, Value, Var, catalog_of, release_facts, tag_values
+from .plan import (
+    ContextKey,
+    Fallback,
+    ImageName,
+    ParentLink,
+    Plan,
+    Target,
+    Value,
+    Var,
+    catalog_of,
+    release_facts,
+    tag_values,
+)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "docker-bake.hcl.j2"
@@ -56,6 +68,8 @@ def hcl_expr(value: Value) -> str:
         return hcl_string(value)
     if isinstance(value, Var):
         return value.name
+    if isinstance(value, ParentLink):
+        return f"parent_link({hcl_string(value.parent.name)}, {value.parent.tag.name})"
     if isinstance(value, Fallback):
         return f'{value.variable.name} != "" ? {value.variable.name} : {hcl_expr(value.otherwise)}'
     if len(value) == 1 and isinstance(value[0], Var):
@@ -104,6 +118,10 @@ def _common_variables(config: Config, docker_dir: str) -> list[tuple[str, str | 
         ("IPCL_VERSION", config.ipcl_version, "pailliercryptolib_python git tag."),
         ("Build_LLM_VERSION", config.llm_version, "FATE-LLM git tag."),
         ("CACHE", config.cache, "Build cache: none, inline, registry, local:DIR or gha."),
+        ("PARENTS", "target", "How a child gets its parent: target (built in the child's build) or image "
+         "(the image a previous wave built; see the wave groups)."),
+        ("SOURCE_DATE_EPOCH", "0", "Time of the images' config and history: fixed, so the same steps give the "
+         "same image digest, which the children's cache keys depend on in waves."),
     ]
 
 
@@ -184,8 +202,16 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render(plan: Plan, bake_file: Path = DEFAULT_OUTPUT) -> str:
-    """The full text of the bake file; the same plan always gives the same bytes."""
+def plan_waves(plan: Plan, steps: waves.Steps | None = None) -> tuple[tuple[str, ...], ...]:
+    """The waves of the configured selection and its parents; `steps` read from its Dockerfiles unless given."""
+    images = [p.image for p in plan.images]
+    if steps is None:
+        steps = waves.dockerfile_steps(plan.config.docker_dir, images, plan.catalog)
+    return waves.schedule([i.name for i in images], {i.name: i.parent for i in images}, steps)
+
+
+def render(plan: Plan, bake_file: Path = DEFAULT_OUTPUT, steps: waves.Steps | None = None) -> str:
+    """The full text of the bake file; the same plan (and Dockerfiles) always give the same bytes."""
     config = plan.config
     flags = " ".join(f"Build_{f}={int(f in config.flags)}" for f in catalog.FLAGS)
     return _environment().get_template(TEMPLATE_NAME).render(
@@ -196,6 +222,7 @@ def render(plan: Plan, bake_file: Path = DEFAULT_OUTPUT) -> str:
         platforms=[f"linux/{p}" for p in config.platforms],
         dockerfile=_common_dockerfile(plan.bake_targets),
         groups=plan.groups,
+        waves=plan_waves(plan, steps),
         targets=plan.bake_targets,
     )
 

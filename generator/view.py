@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from .progress import Progress, Vertex
+from .progress import Failure, Progress, Vertex, failures
 
 # state -> (mark, style)
 STYLES = {
@@ -60,6 +60,8 @@ class Board:
         self.first_seen: dict[str, float] = {}
         self.final: dict[str, Row] = {}
         self.round = 0
+        # The failed steps of every round, for the lines under the summary.
+        self.failures: list[Failure] = []
 
     def new_round(self) -> Progress:
         """A fresh bake of the images not finished yet; returns the Progress to feed it with."""
@@ -82,10 +84,36 @@ class Board:
         if export is not None and any("pushing" in line for line in export.output):
             state = "pushed"
         elif steps and not any(v.executed for v in steps):
+            under = self._ran_under_child(image, export)
+            if under is not None:
+                # BuildKit ran the steps once, shown under the child that asked first.
+                return Row(image, "built", f"its steps shown under {under}", self._elapsed(image, end))
             state = "cached"
         else:
             state = "built"
         return Row(image, state, seconds=self._elapsed(image, end))
+
+    def _ran_under_child(self, image: str, export: Vertex | None) -> str | None:
+        """A descendant under whose name a step ran before this image was exported: a child's own steps
+        wait for its parent, so such a step was this image's (one graph: the parent's steps are in the
+        child's build too)."""
+        if export is None or export.started_at is None:
+            return None
+        for v in self.progress.vertices.values():
+            if not (v.is_step and v.executed and image not in v.targets and v.finished_at is not None
+                    and v.finished_at <= export.started_at):
+                continue
+            for target in v.targets:
+                if image in self._ancestors(target):
+                    return target
+        return None
+
+    def _ancestors(self, image: str) -> list[str]:
+        chain, parent = [], self.parents.get(image)
+        while parent is not None and parent not in chain:
+            chain.append(parent)
+            parent = self.parents.get(parent)
+        return chain
 
     def row(self, image: str, now: float | None = None) -> Row:
         if image in self.final:
@@ -116,6 +144,8 @@ class Board:
         """After a round: with ok, every image of it not shown finished yet is (a cache-only dependency,
         or an export BuildKit reported late); the failed and skipped ones are final either way."""
         now = self.clock()
+        if not ok:
+            self.failures += [f for f in failures(self.progress) if f not in self.failures]
         for image in failed:
             vertices = self.progress.of_target(image)
             end = max((v.finished_at for v in vertices if v.finished_at is not None), default=now)
@@ -198,6 +228,26 @@ def summary_table(board: Board, metadata: Mapping[str, Any], sizes: Mapping[str,
     return table
 
 
+def failure_lines(found: Sequence[Failure], dockerfiles: Mapping[str, str]) -> list[str]:
+    """Under the summary: each failed step, where it is, how it ended and its last lines of output.
+
+    `dockerfiles` gives each image's Dockerfile path, which BuildKit 0.13's `Dockerfile:11` lacks.
+    """
+    lines: list[str] = []
+    for failure in found:
+        where = failure.location or "its Dockerfile"
+        if failure.location and failure.image in dockerfiles:
+            where = f"{dockerfiles[failure.image]}:{failure.location.rsplit(':', 1)[1]}"
+        code = f"exit code {failure.exit_code}" if failure.exit_code is not None else "failed"
+        lines.append(f"{failure.image} failed at {where}: {failure.command} ({code})")
+        if failure.output:
+            lines.append("  its last lines of output:")
+            lines += [f"    {text}" for text in failure.output]
+        else:
+            lines.append("  (the step wrote no output)")
+    return lines
+
+
 def _console(stream: IO[str]) -> Any:
     from rich.console import Console
 
@@ -227,8 +277,15 @@ class PlainView:
     def say(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
-    def summary(self, metadata: Mapping[str, Any], sizes: Mapping[str, int]) -> None:
-        _console(self.stream).print(summary_table(self.board, metadata, sizes))
+    def summary(self, metadata: Mapping[str, Any], sizes: Mapping[str, int],
+                dockerfiles: Mapping[str, str] | None = None, log: str | None = None) -> None:
+        """The table, the failed steps under it, and the kept log named last."""
+        console = _console(self.stream)
+        console.print(summary_table(self.board, metadata, sizes))
+        for text in failure_lines(self.board.failures, dockerfiles or {}):
+            console.print(text, highlight=False, markup=False)
+        if log is not None:
+            console.print(f"fate-builder: the whole log of this bake: {log}", highlight=False, markup=False)
 
 
 class LiveView(PlainView):
@@ -255,7 +312,6 @@ class LiveView(PlainView):
     def say(self, text: str) -> None:
         self.console.print(text, highlight=False, markup=False)
 
-    def summary(self, metadata: Mapping[str, Any], sizes: Mapping[str, int]) -> None:
-        for text in self.board.failure_details():
-            self.console.print(text, highlight=False, markup=False)
-        self.console.print(summary_table(self.board, metadata, sizes))
+    def summary(self, metadata: Mapping[str, Any], sizes: Mapping[str, int],
+                dockerfiles: Mapping[str, str] | None = None, log: str | None = None) -> None:
+        super().summary(metadata, sizes, dockerfiles, log)

@@ -137,13 +137,21 @@ def test_source_checks_find_a_fate_checkout_and_the_dockerfiles(basic_sources, f
     ({"Build_Basic": "1"}, False),
     ({"Build_FUM": "1", "CACHE": "registry"}, False),
 ])
-def test_an_imported_cache_for_several_images_is_a_warning_about_buildkits_shared_step_race(settings, warns):
+def test_an_imported_cache_for_several_images_is_baked_in_waves_and_doctor_says_so(settings, warns):
     plan = plan_of(**{**ALL_OFF, **settings})
-    checks = doctor.cache_checks(plan)
-    assert doctor.failed(checks) == []
-    assert [c.name for c in checks if c.warning and not c.ok] == (["build cache"] if warns else [])
+    checks = doctor.cache_checks(plan, _facts(), plan.config.bake_options)
+    assert doctor.failed(checks) == [] and not [c for c in checks if c.warning]
+    assert [c.name for c in checks] == (["build cache"] if warns else [])
     if warns:
-        assert "moby/buildkit#4674" in checks[0].detail
+        assert "waves" in checks[0].detail
+
+
+def test_a_builder_that_cannot_see_the_image_store_without_push_is_a_warning_about_steps_run_again():
+    plan = plan_of(**{**ALL_OFF, "Build_Basic": "1", "CACHE": "registry"})
+    facts = _facts(builder_driver="docker-container")
+    warned = [c for c in doctor.cache_checks(plan, facts, BakeOptions()) if c.warning]
+    assert len(warned) == 1 and "moby/buildkit#4674" in warned[0].detail and "--push" in warned[0].fix
+    assert not [c for c in doctor.cache_checks(plan, facts, BakeOptions(push=True)) if c.warning]
 
 
 # --- entitlements and the bake command ----------------------------------------------------

@@ -275,3 +275,44 @@ def test_the_live_view_draws_one_line_per_image_on_a_terminal():
     lines = [line for line in out.getvalue().splitlines() if line.strip()]
     assert len(lines) == len(BASIC)
     assert any("fateboard" in line and "building" in line for line in lines)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_failed_step_is_found_with_its_dockerfile_line_command_and_exit_code(engine):
+    found = progress.failures(progress.read((DATA / f"{engine}-fail.log").read_text(encoding="utf-8")))
+    assert [(f.image, f.command, f.location, f.exit_code) for f in found] == [
+        ("fateboard", "RUN false", "Dockerfile:11", 1)]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_under_the_summary_the_failed_step_is_shown_and_the_log_named_last(engine):
+    board = replay(engine, "fail")
+    board.end_round(ok=False, failed=["fateboard"])
+    out = io.StringIO()
+    view.PlainView(board, echo=False, stream=out).summary(
+        {}, {}, dockerfiles={"fateboard": "docker/fateboard/Dockerfile"}, log=".fate-builder/logs/bake-1.log")
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    assert "fateboard failed at docker/fateboard/Dockerfile:11: RUN false (exit code 1)" in lines
+    assert lines[-1] == "fate-builder: the whole log of this bake: .fate-builder/logs/bake-1.log"
+
+
+def test_a_failed_steps_last_lines_of_output_are_shown():
+    failure = progress.Failure("fate-test", "[fate-test 3/4] RUN pip install x", "RUN pip install x",
+                               "docker/fate-test/Dockerfile:9", 2, ("Collecting x", "ERROR: No matching distribution"))
+    lines = view.failure_lines([failure], {})
+    assert lines[0] == "fate-test failed at docker/fate-test/Dockerfile:9: RUN pip install x (exit code 2)"
+    assert lines[-1] == "    ERROR: No matching distribution"
+
+
+def test_a_parent_whose_steps_ran_under_its_childs_name_is_shown_built_not_cached():
+    clock = Clock()
+    board = view.Board(["p", "c"], parents={"c": "p"}, clock=clock)
+    board.new_round()
+    for line in ["#1 [p 1/2] COPY a /a", "#1 CACHED", "#2 [c 2/2] RUN make", "#2 DONE 3.0s",
+                 "#3 [p] exporting to image", "#3 DONE 0.1s", "#4 [c 3/3] RUN x", "#4 DONE 1.0s",
+                 "#5 [c] exporting to image", "#5 DONE 0.1s"]:
+        board.feed(line + "\n")
+    board.end_round(ok=True)
+    rows = {r.image: r for r in board.rows()}
+    assert rows["p"].state == "built" and rows["p"].detail == "its steps shown under c"
+    assert rows["c"].state == "built"

@@ -8,7 +8,7 @@ import pytest
 from generator import render as render_mod
 from generator.config import PROJECT_ROOT, load_config
 from generator.plan import build_plan
-from generator.render import hcl_string, render, write_atomic
+from generator.render import hcl_string, plan_waves, render, write_atomic
 
 from .conftest import ALL_OFF, plan_of, run_cli
 
@@ -33,7 +33,8 @@ def test_rendered_file_parses_with_python_hcl2_and_defines_every_target_and_grou
     targets = {_unquote(name) for block in doc["target"] for name in block}
     groups = {_unquote(name): block[name] for block in doc["group"] for name in block}
     assert targets == {"_common", *(image.name for image in plan.targets)}
-    assert set(groups) == {g.name for g in plan.groups}
+    waves = {f"wave-{n}" for n in range(1, len(plan_waves(plan)) + 1)}
+    assert set(groups) == {g.name for g in plan.groups} | waves
     variables = {_unquote(name) for block in doc["variable"] for name in block}
     assert {"PREFIX", "TAG", "BASE_TAG", "FATE_DIR", "IPCL_PKG_DIR", "IPCL_VERSION", "Build_LLM_VERSION"} <= variables
 

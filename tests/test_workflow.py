@@ -404,3 +404,17 @@ def test_workflow_environment_makes_bake_tag_release_images_and_use_the_registry
         ], name
         assert target["cache-to"] == [{"type": "registry", "ref": cache, "mode": "max"}], name
         assert target["labels"]["org.opencontainers.image.version"] == "1.11.2", name
+
+
+def test_the_default_group_is_baked_wave_by_wave_children_on_their_parents_pushed_images():
+    workflow = _load()
+    steps = [s for _, _, s in _steps(workflow) if s.get("name") == "Build and push, wave by wave"]
+    assert len(steps) == 1
+    step = steps[0]
+    assert step["if"] == "steps.settings.outputs.targets == 'default'"
+    assert 'group "wave-' in step["run"] and "PARENTS=$parents" in step["run"] and "parents=image" in step["run"]
+    assert "--push" in step["run"] and step["env"]["CACHE"] == "registry"
+    _, _, bake = _bake_step(workflow)
+    assert bake["if"] == "steps.settings.outputs.targets != 'default'"
+    text = (ROOT / "docker-bake.hcl").read_text(encoding="utf-8")
+    assert 'group "wave-1"' in text and 'group "wave-2"' in text
