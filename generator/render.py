@@ -10,6 +10,7 @@ import jinja2
 
 from . import catalog
 from .config import Config
+from .network import network_file
 from .plan import ContextKey, Fallback, ImageName, Plan, Target, Value, Var
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -18,6 +19,7 @@ TEMPLATE_NAME = "docker-bake.hcl.j2"
 DEFAULT_OUTPUT = Path("docker-bake.hcl")
 # Where `bake` renders a selection the committed file does not have (git-ignored).
 PERSONAL_OUTPUT = Path(".fate-builder") / "docker-bake.hcl"
+UPSTREAM_GITHUB = "https://github.com"
 
 
 def hcl_string(value: str) -> str:
@@ -100,6 +102,20 @@ def _variables(config: Config, docker_dir: str) -> list[tuple[str, str | Var, st
         ("IPCL_VERSION", config.ipcl_version, "pailliercryptolib_python git tag."),
         ("Build_LLM_VERSION", config.llm_version, "FATE-LLM git tag."),
         ("CACHE", config.cache, "Build cache: none, inline, registry, local:DIR or gha."),
+        *_network_variables(config),
+    ]
+
+
+def _network_variables(config: Config) -> list[tuple[str, str | Var, str]]:
+    """Where the build reaches the network (README: mirrors and offline builds); the committed file
+    holds upstream, fate-builder bake passes what the settings say."""
+    return [
+        ("IMAGE_MIRROR", config.image_mirror, "Registry prefix of every external base image (docker.io: Docker Hub)."),
+        ("GITHUB_URL", UPSTREAM_GITHUB, "GitHub, or a mirror of it, for the git sources (FATE-LLM, IPCL)."),
+        ("FATE_BUILDER_NETWORK", "", "The `network` secret: `export NAME='value'` lines of mirrors and proxies "
+         "the steps source (fate-builder bake sets it)."),
+        ("CA_BUNDLE", "", "PEM file of the CAs every step trusts, mounted as the `ca` secret."),
+        ("MAVEN_SETTINGS", "", "A settings.xml of one's own for the Maven steps, the `maven-settings` secret."),
     ]
 
 
@@ -113,6 +129,10 @@ def bake_variables(config: Config) -> dict[str, str]:
               _variables(config, config.docker_dir)}
     values["BASE_TAG"] = config.base_tag
     values["FATE_VERSION"] = config.fate_version or ""
+    values["GITHUB_URL"] = dict(config.network).get("GITHUB_URL", UPSTREAM_GITHUB)
+    values["FATE_BUILDER_NETWORK"] = network_file(config)
+    values["CA_BUNDLE"] = config.ca_bundle
+    values["MAVEN_SETTINGS"] = config.maven_settings
     return values
 
 

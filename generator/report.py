@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from . import catalog
+from . import catalog, inventory
 from .plan import Plan
 from .render import bake_variables
 
@@ -35,6 +35,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "context_key": p.parent_context_key,
                 "dockerfile": str(Path(config.docker_dir, catalog.family_of(p.image).dockerfile_dir, "Dockerfile")),
                 "sources": [s.name for s in catalog.sources_of(p.image)],
+                # What building this image (not its parents) fetches, and the setting that redirects each.
+                "reaches": inventory.as_document(inventory.image_endpoints(p.image, config), config),
             }
             for p in plan.images
         ],
