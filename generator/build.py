@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from . import catalog, doctor, entitlements
-from .config import BakeOptions
+from . import catalog, doctor, entitlements, inventory, unreachable
+from .config import BakeOptions, Kind
 from .docker import Bake, Engine, EngineError, EngineFacts, FactsQuery, version_tuple
 from .errors import ConfigError, FateBuilderError
 from .plan import Plan
@@ -226,6 +226,7 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
             descendants = {t.name: frozenset(descendants_of(plan, [t.name])) for t in plan.targets}
             known = [t.name for t in plan.targets]
             failed: tuple[str, ...] = ()
+            seen: list[progress.Event] = []  # every round's, for what could not be reached
             remaining = targets
             broken_retries = 0
             error: str | None = None
@@ -246,6 +247,7 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
                             checked = True
                             preflight(query.result(), plan, options, display.say)
                         metadata.update(_read_metadata(metadata_file))
+                        seen += rounds.events
                         decision = progress.decide(progress.judge(rounds.events, known), remaining=remaining,
                                                    failed=failed, descendants=descendants,
                                                    broken_retries=broken_retries, no_cache=round_options.no_cache)
@@ -272,12 +274,26 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
             # No SIZE column: python-on-whales inspects an image again for each attribute read
             # (2 CLI calls per image, 2 s for 16), more than the whole warm bake may add.
             display.summary(metadata, {})
+    if error is not None or failed:
+        say_unreachable(engine, plan, seen, out)
     if error is not None:
         raise BuildFailed(error)
     if failed:
         tail = f" (not built, their parent failed: {', '.join(skipped)})" if skipped else ""
         raise BuildFailed(f"bake failed: target(s) {', '.join(failed)} failed{tail}")
     return None
+
+
+def say_unreachable(engine: Engine, plan: Plan, events: list[Any], out: Callable[[str], None]) -> None:
+    """The closing lines naming every image and host the bake could not reach, with the setting for each."""
+    reached = inventory.plan_endpoints([p.image for p in plan.images], plan.config)
+    if not unreachable.find(events).images:
+        present: frozenset[str] = frozenset()
+    else:  # only on this failure path: which base images the local store has (they need no registry)
+        images = {e.url(plan.config) for eps in reached.values() for e in eps if e.kind is Kind.REGISTRY}
+        present = frozenset(unreachable.familiar(ref) for ref in images if engine.image_exists(ref))
+    for line in unreachable.closing_lines(events, reached, plan.config, present):
+        out(f"fate-builder: {line}")
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:
