@@ -133,6 +133,11 @@ def bake_variables(config: Config) -> dict[str, str]:
     values["FATE_BUILDER_NETWORK"] = network_file(config)
     values["CA_BUNDLE"] = config.ca_bundle
     values["MAVEN_SETTINGS"] = config.maven_settings
+    if config.fate_version:
+        # buildx also reads ./.env, as a compose dotenv file: FATE-Builder's `TAG=${version}-release`
+        # there warned twice on every bake. `version` is the one variable fate-builder's own .env
+        # grammar adds (from fate.env); the others are in the environment bake inherits.
+        values["version"] = config.fate_version
     return values
 
 
