@@ -71,6 +71,31 @@ variable "SOURCE_DATE_EPOCH" {
   default = "0"
 }
 
+# Registry prefix of every external base image (docker.io: Docker Hub).
+variable "IMAGE_MIRROR" {
+  default = "docker.io"
+}
+
+# GitHub, or a mirror of it, for the git sources (FATE-LLM, IPCL).
+variable "GITHUB_URL" {
+  default = "https://github.com"
+}
+
+# The `network` secret: `export NAME='value'` lines of mirrors and proxies the steps source (fate-builder bake sets it).
+variable "FATE_BUILDER_NETWORK" {
+  default = ""
+}
+
+# PEM file of the CAs every step trusts, mounted as the `ca` secret.
+variable "CA_BUNDLE" {
+  default = ""
+}
+
+# A settings.xml of one's own for the Maven steps, the `maven-settings` secret.
+variable "MAVEN_SETTINGS" {
+  default = ""
+}
+
 # Reference of a catalog image.
 function "image_ref" {
   params = [name, tag]
@@ -199,7 +224,15 @@ target "_common" {
   args = {
     PREFIX            = PREFIX
     SOURCE_DATE_EPOCH = SOURCE_DATE_EPOCH
+    IMAGE_MIRROR      = IMAGE_MIRROR
   }
+  # Mirrors, proxies and the CA reach the steps as BuildKit secrets, never as build args:
+  # no cache key, image, history or provenance holds them (README: mirrors and offline builds).
+  secret = concat(
+    FATE_BUILDER_NETWORK != "" ? ["id=network,env=FATE_BUILDER_NETWORK"] : [],
+    CA_BUNDLE != "" ? ["id=ca,src=${CA_BUNDLE}"] : [],
+    MAVEN_SETTINGS != "" ? ["id=maven-settings,src=${MAVEN_SETTINGS}"] : []
+  )
   labels = {
     "org.opencontainers.image.vendor"   = "FederatedAI"
     "org.opencontainers.image.source"   = "https://github.com/FederatedAI/FATE"
@@ -633,7 +666,7 @@ target "fateflow-all-gpu" {
   }
   contexts = {
     (context_key("fateflow-nn-gpu", TAG)) = parent_link("fateflow-nn-gpu", TAG)
-    "fate-llm-src"                        = "https://github.com/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
+    "fate-llm-src"                        = "${GITHUB_URL}/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
   }
   labels = {
     "org.opencontainers.image.title"       = "fateflow-all-gpu"
@@ -654,7 +687,7 @@ target "eggroll-all-gpu" {
   }
   contexts = {
     (context_key("eggroll-nn-gpu", TAG)) = parent_link("eggroll-nn-gpu", TAG)
-    "fate-llm-src"                       = "https://github.com/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
+    "fate-llm-src"                       = "${GITHUB_URL}/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
   }
   labels = {
     "org.opencontainers.image.title"       = "eggroll-all-gpu"
@@ -675,7 +708,7 @@ target "fateflow-spark-all-gpu" {
   }
   contexts = {
     (context_key("fateflow-spark-nn-gpu", TAG)) = parent_link("fateflow-spark-nn-gpu", TAG)
-    "fate-llm-src"                              = "https://github.com/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
+    "fate-llm-src"                              = "${GITHUB_URL}/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
   }
   labels = {
     "org.opencontainers.image.title"       = "fateflow-spark-all-gpu"
@@ -696,7 +729,7 @@ target "spark-worker-all-gpu" {
   }
   contexts = {
     (context_key("spark-worker-nn-gpu", TAG)) = parent_link("spark-worker-nn-gpu", TAG)
-    "fate-llm-src"                            = "https://github.com/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
+    "fate-llm-src"                            = "${GITHUB_URL}/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
   }
   labels = {
     "org.opencontainers.image.title"       = "spark-worker-all-gpu"
@@ -717,7 +750,7 @@ target "spark-base-all-gpu" {
   }
   contexts = {
     (context_key("spark-base-nn-gpu", TAG)) = parent_link("spark-base-nn-gpu", TAG)
-    "fate-llm-src"                          = "https://github.com/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
+    "fate-llm-src"                          = "${GITHUB_URL}/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
   }
   labels = {
     "org.opencontainers.image.title"       = "spark-base-all-gpu"
@@ -740,7 +773,7 @@ target "base-image-ipcl" {
   }
   contexts = {
     (context_key("base-image", BASE_TAG)) = parent_link("base-image", BASE_TAG)
-    "ipcl-src"                            = IPCL_PKG_DIR != "" ? IPCL_PKG_DIR : "https://github.com/intel/pailliercryptolib_python.git#${IPCL_VERSION}"
+    "ipcl-src"                            = IPCL_PKG_DIR != "" ? IPCL_PKG_DIR : "${GITHUB_URL}/intel/pailliercryptolib_python.git#${IPCL_VERSION}"
   }
   labels = {
     "org.opencontainers.image.title"       = "base-image-ipcl"

@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from . import doctor, entitlements, waves
-from .config import BakeOptions
+from . import doctor, entitlements, inventory, unreachable, waves
+from .config import BakeOptions, Kind
 from .docker import Bake, Engine, EngineError, EngineFacts, FactsQuery, version_tuple
 from .errors import ConfigError, FateBuilderError
 from .plan import Plan
@@ -239,6 +239,8 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
         run = BakeRun(engine, plan, bake_file, request.options, facts or engine.ask_facts(request.options.builder),
                       Path(scratch), out)
         run.go(targets, bake_waves(plan, targets), stream or sys.stderr)
+    if run.error is not None or run.failed:
+        say_unreachable(engine, plan, run.seen, out)
     if run.error is not None:
         raise BuildFailed(run.error)
     if run.failed:
@@ -269,6 +271,8 @@ class BakeRun:
         self.failed: tuple[str, ...] = ()
         self.skipped: list[str] = []
         self.error: str | None = None
+        # Every failed round's events: what could not be reached is said from them at the end.
+        self.seen: list[Any] = []
         self.descendants = {t.name: frozenset(descendants_of(plan, [t.name])) for t in plan.targets}
         self.log_path: Path | None = None
 
@@ -340,6 +344,7 @@ class BakeRun:
                     preflight(self.query.result(), self.plan, self.options, self.display.say)
                 self.metadata.update(_read_metadata(self.metadata_file))
                 known = [t.name for t in self.plan.targets]
+                self.seen += events
                 decision = progress.decide(progress.judge(events, known), remaining=remaining, failed=self.failed,
                                            descendants=self.descendants, broken_retries=broken_retries,
                                            no_cache=self.round_options.no_cache)
@@ -425,11 +430,25 @@ class BakeRun:
             if source is not None:
                 out[name] = source
         return out
+
+
 def image_digest(metadata: Mapping[str, Any], image: str) -> str | None:
     """The digest bake's metadata gives the image of `image` (its manifest, or its index)."""
     entry = metadata.get(image)
     digest = entry.get("containerimage.digest") if isinstance(entry, dict) else None
     return digest if isinstance(digest, str) and digest.startswith("sha256:") else None
+
+
+def say_unreachable(engine: Engine, plan: Plan, events: list[Any], out: Callable[[str], None]) -> None:
+    """The closing lines naming every image and host the bake could not reach, with the setting for each."""
+    reached = inventory.plan_endpoints([p.image for p in plan.images], plan.config)
+    if not unreachable.find(events).images:
+        present: frozenset[str] = frozenset()
+    else:  # only on this failure path: which base images the local store has (they need no registry)
+        images = {e.url(plan.config) for eps in reached.values() for e in eps if e.kind is Kind.REGISTRY}
+        present = frozenset(unreachable.familiar(ref) for ref in images if engine.image_exists(ref))
+    for line in unreachable.closing_lines(events, reached, plan.config, present):
+        out(f"fate-builder: {line}")
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:

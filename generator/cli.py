@@ -5,17 +5,22 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from . import report
 from .config import PROGRESS_MODES, PROJECT_FILE, SETTING_NAMES, Config, load_config
 from .errors import ConfigError, FateBuilderError
 from .plan import Plan, build_plan
+
+if TYPE_CHECKING:
+    from .docker import Engine
+    from .doctor import Check
 from .render import DEFAULT_OUTPUT, PERSONAL_OUTPUT, render, structural_differences, write_atomic
 
 
@@ -145,7 +150,21 @@ def cmd_render(args: argparse.Namespace) -> int:
     output = args.output.resolve()
     write_atomic(output, render(_warn(build_plan(_load_project(args))), output))
     print(f"wrote {args.output}", file=sys.stderr)
+    ignored = ignored_from_environment(args)
+    if ignored:
+        print(f"fate-builder: render ignored {', '.join(ignored)} from the environment (it reads {args.project_file} "
+              "and -D only); pass them as -D NAME=VALUE", file=sys.stderr)
     return 0
+
+
+def ignored_from_environment(args: argparse.Namespace) -> list[str]:
+    """Settings set in the environment to other values than render used (secrets never reach the file)."""
+    from .config import BY_SETTING, Carrier, layered_settings
+
+    used, _ = layered_settings(environ={}, overrides=_overrides(args), project_file=args.project_file)
+    given = dict(args.define)
+    return [name for name, value in os.environ.items() if name in BY_SETTING and name not in given
+            and BY_SETTING[name].carrier is Carrier.VARIABLE and value != used[name]]
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -268,7 +287,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     plan = _plan(args)
     options = plan.config.bake_options
-    checks = doctor.all_checks(Engine().facts(options.builder), plan, options)
+    engine = Engine()
+    checks = doctor.all_checks(engine.facts(options.builder), plan, options) + _reach_checks(engine, plan)
     for check in checks:
         for line in check.lines():
             print(line)
@@ -277,6 +297,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         _say(f"fate-builder: {len(bad)} check(s) failed")
         return 1
     return 0
+
+
+def _reach_checks(engine: Engine, plan: Plan) -> list[Check]:
+    """What the selected images' build reaches, tried from here (base images in the local store count)."""
+    from . import inventory, reach
+    from .config import Kind
+    from .unreachable import familiar
+
+    endpoints = inventory.plan_endpoints([p.image for p in plan.images], plan.config)
+    images = {e.url(plan.config) for eps in endpoints.values() for e in eps if e.kind is Kind.REGISTRY}
+    present = frozenset(familiar(ref) for ref in images if engine.image_exists(ref))
+    return reach.checks(endpoints, plan.config, present)
 
 
 COMMANDS = {

@@ -10,9 +10,11 @@ import logging
 import os
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from dotenv import dotenv_values
 
@@ -32,51 +34,6 @@ def default_docker_dir() -> Path:
         return checkout
     return Path(__file__).resolve().parent / "docker"
 
-
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    default: str
-    help: str
-    help_zh: str
-
-
-SETTINGS: tuple[Setting, ...] = (
-    Setting("FATE_DIR", "/data/projects/fate", "FATE source checkout", "FATE 源码目录"),
-    Setting("PREFIX", "federatedai", "registry and namespace of every image", "所有镜像的仓库与命名空间"),
-    Setting("TAG", "latest", "tag of module images", "模块镜像的标签"),
-    Setting("BASE_TAG", "", "tag of base images (empty: same as `TAG`)", "基础镜像的标签（留空则同 `TAG`）"),
-    Setting("Docker_Options", "", "extra build options, e.g. `--no-cache`", "额外的构建参数，例如 `--no-cache`"),
-    Setting("Build_Basic", "1", "basic images", "构建基础镜像"),
-    Setting("Build_OP", "1", "optional images (client, fate-test)", "构建可选镜像（client、fate-test）"),
-    Setting("Build_FUM", "0", "fate-upgrade-manager", "构建 fate-upgrade-manager"),
-    Setting("Build_NN", "1", "neural-network images", "构建神经网络镜像"),
-    Setting("Build_Spark", "1", "Spark engine images", "构建 Spark 引擎镜像"),
-    Setting("Build_IPCL", "0", "Intel Paillier (IPCL) images", "构建 Intel Paillier（IPCL）镜像"),
-    Setting("IPCL_PKG_DIR", "", "pailliercryptolib_python source (empty: fetched from git at `IPCL_VERSION`)",
-            "pailliercryptolib_python 源码目录（留空则按 `IPCL_VERSION` 从 git 获取）"),
-    Setting("IPCL_VERSION", "v1.1.3", "IPCL version (git tag)", "IPCL 版本（git 标签）"),
-    Setting("Build_GPU", "0", "GPU images", "构建 GPU 镜像"),
-    Setting("Build_LLM", "0", "FATE-LLM images", "构建 FATE-LLM 镜像"),
-    Setting("Build_LLM_VERSION", "v1.2.0", "FATE-LLM version (git tag)", "FATE-LLM 版本（git 标签）"),
-    Setting("Platform", "amd64", "target architectures: `amd64`, `arm64` or `amd64,arm64`",
-            "目标架构：`amd64`、`arm64` 或 `amd64,arm64`"),
-    Setting("DOCKER_DIR", "", "tree of Dockerfiles (empty: the checkout's `docker/`, or the copy installed with "
-            "fate-builder); also `--docker-dir`",
-            "Dockerfile 目录（留空则为本仓库的 `docker/`，或随 fate-builder 安装的副本）；也可用 `--docker-dir`"),
-    Setting("CACHE", "none", "build cache: `none`, `inline`, `registry`, `local:DIR` or `gha`",
-            "构建缓存：`none`、`inline`、`registry`、`local:DIR` 或 `gha`"),
-    Setting("FATE_LINE", "", "FATE release line: empty finds it from `FATE_DIR` (`fate.env`: 1.x, "
-            "`python/fate/_info.py`: 2.x); `1.x` or `2.x` names it, also for the committed docker-bake.hcl",
-            "FATE 版本线：留空则由 `FATE_DIR` 判断（`fate.env` 为 1.x，`python/fate/_info.py` 为 2.x）；"
-            "`1.x` 或 `2.x` 直接指定，也决定提交的 docker-bake.hcl"),
-    Setting("THIRD_PARTY_IMAGES", "mysql:8.0.28", "third-party images `save` puts in the offline bundle",
-            "`save` 打入离线包的第三方镜像"),
-)
-SETTING_NAMES = tuple(s.name for s in SETTINGS)
-DEFAULTS = {s.name: s.default for s in SETTINGS}
-
-FLAG_SETTINGS = {f"Build_{flag}": flag for flag in catalog.FLAGS}
 
 _TRUE = {"1", "true", "yes"}
 _FALSE = {"0", "false", "no"}
@@ -129,49 +86,6 @@ _BAKE_OPTIONS: dict[str, tuple[str, bool]] = {
 }
 
 
-@dataclass(frozen=True)
-class Config:
-    fate_dir: str
-    prefix: str
-    tag: str
-    base_tag: str
-    base_tag_explicit: bool
-    flags: frozenset[str]
-    platforms: tuple[str, ...]
-    ipcl_pkg_dir: str
-    ipcl_version: str
-    llm_version: str
-    docker_dir: str
-    cache: str
-    third_party_images: tuple[str, ...]
-    bake_options: BakeOptions = field(default_factory=BakeOptions)
-    fate_version: str | None = None
-    # The FATE release FATE_DIR holds (line, version, component versions); without a tree
-    # only the line (FATE_LINE, else 1.x) and version None.
-    release: Release = Release("1.x", None)
-
-
-def parse_flag(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ConfigError(f"{name}={value!r}: a flag must be 0 or 1 (true/false and yes/no are accepted too)")
-
-
-def parse_platforms(value: str) -> tuple[str, ...]:
-    wanted = []
-    for part in value.split(","):
-        part = part.strip().lower()
-        part = part.removeprefix("linux/")
-        if part not in catalog.PLATFORMS:
-            allowed = ", ".join(catalog.PLATFORMS)
-            raise ConfigError(f"Platform={value!r}: allowed are {allowed} or amd64,arm64 (comma-separated)")
-        wanted.append(part)
-    return tuple(p for p in catalog.PLATFORMS if p in wanted)
-
-
 def parse_docker_options(value: str) -> BakeOptions:
     try:
         words = shlex.split(value)
@@ -211,12 +125,353 @@ def parse_docker_options(value: str) -> BakeOptions:
     return BakeOptions(set=tuple(sets), **found)  # type: ignore[arg-type]
 
 
+class Kind(str, Enum):
+    """What kind of endpoint a network setting redirects (the inventory's vocabulary)."""
+
+    REGISTRY = "registry"
+    PYPI = "pypi"
+    MAVEN = "maven"
+    NPM = "npm"
+    YUM = "yum"
+    APT = "apt"
+    DOWNLOAD = "download"
+    GIT = "git"
+    PROXY = "proxy"
+    TRUST = "trust"
+
+
+class Carrier(str, Enum):
+    """How a setting reaches the build."""
+
+    VARIABLE = "variable"  # a bake variable: a default in docker-bake.hcl, overridable from the environment
+    SECRET = "secret"  # an `export NAME=value` line of the `network` BuildKit secret (never in the cache key)
+    FILE = "file"  # a file of its own, mounted as a BuildKit secret (CA_BUNDLE, MAVEN_SETTINGS)
+
+
+@dataclass(frozen=True)
+class Config:
+    fate_dir: str
+    prefix: str
+    tag: str
+    base_tag: str
+    base_tag_explicit: bool
+    flags: frozenset[str]
+    platforms: tuple[str, ...]
+    ipcl_pkg_dir: str
+    ipcl_version: str
+    llm_version: str
+    docker_dir: str
+    cache: str
+    third_party_images: tuple[str, ...]
+    bake_options: BakeOptions = field(default_factory=BakeOptions)
+    fate_version: str | None = None
+    # The FATE release FATE_DIR holds (line, version, component versions); without a tree
+    # only the line (FATE_LINE, else 1.x) and version None.
+    release: Release = Release("1.x", None)
+    image_mirror: str = "docker.io"
+    # The network settings that are set (name, value), in settings order: the `network` secret's lines.
+    network: tuple[tuple[str, str], ...] = ()
+    ca_bundle: str = ""
+    maven_settings: str = ""
+
+
+# A row's parser: (its name, its layered value, every layered value) -> the value the Config holds.
+Parser = Callable[[str, str, Mapping[str, str]], Any]
+
+
+def _text(name: str, value: str, raw: Mapping[str, str]) -> str:
+    return value
+
+
+def parse_flag(name: str, value: str, raw: Mapping[str, str] | None = None) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(f"{name}={value!r}: a flag must be 0 or 1 (true/false and yes/no are accepted too)")
+
+
+def _flags(raw: Mapping[str, str]) -> frozenset[str]:
+    return frozenset(flag for name, flag in FLAG_SETTINGS.items() if parse_flag(name, raw[name]))
+
+
+def _docker_tag(name: str, value: str, raw: Mapping[str, str]) -> str:
+    if not _TAG_RE.fullmatch(value):
+        raise ConfigError(f"{name}={value!r}: a Docker tag is 1-128 of [A-Za-z0-9_.-], not starting with '.' or '-'")
+    return value
+
+
+def _base_tag(name: str, value: str, raw: Mapping[str, str]) -> str:
+    return _docker_tag(name, value or raw["TAG"], raw)
+
+
+def _prefix(name: str, value: str, raw: Mapping[str, str]) -> str:
+    if not (_PREFIX_RE.fullmatch(value) or _BARE_DOMAIN_RE.fullmatch(value)):
+        raise ConfigError(
+            f"{name}={value!r}: must be [host[:port]/]namespace with lower-case path components,"
+            " e.g. federatedai or 127.0.0.1:5000/federatedai"
+        )
+    return value
+
+
+def parse_platforms(value: str) -> tuple[str, ...]:
+    wanted = []
+    for part in value.split(","):
+        part = part.strip().lower()
+        part = part.removeprefix("linux/")
+        if part not in catalog.PLATFORMS:
+            allowed = ", ".join(catalog.PLATFORMS)
+            raise ConfigError(f"Platform={value!r}: allowed are {allowed} or amd64,arm64 (comma-separated)")
+        wanted.append(part)
+    return tuple(p for p in catalog.PLATFORMS if p in wanted)
+
+
+def _platforms(name: str, value: str, raw: Mapping[str, str]) -> tuple[str, ...]:
+    return parse_platforms(value)
+
+
+def _check_platforms(value: str, platforms: tuple[str, ...], flags: frozenset[str], cat: catalog.Catalog) -> None:
+    """Every family switched on that the release line has, has images for all of the platforms."""
+    available = cat.flags_for(platforms)
+    beyond = [f"Build_{flag}" for flag in catalog.FLAGS
+              if flag in flags and flag in cat.flags_for(()) and flag not in available]
+    if beyond:
+        families = ", ".join(f"Build_{flag}" for flag in catalog.FLAGS if flag in available)
+        raise ConfigError(
+            f"Platform={value}: only the {families} family exists for {','.join(platforms)}; "
+            f"set {', '.join(f'{name}=0' for name in beyond)}"
+        )
+
+
+def _git_ref(name: str, value: str, raw: Mapping[str, str]) -> str:
+    if not _GIT_REF_RE.fullmatch(value):
+        raise ConfigError(f"{name}={value!r}: must be a git tag or branch name such as v1.2.0")
+    return value
+
+
+def _ipcl_pkg_dir(name: str, value: str, raw: Mapping[str, str]) -> str:
+    if not value:
+        return value
+    path = os.path.abspath(os.path.expanduser(value))
+    if "IPCL" in _flags(raw) and not Path(path).is_dir():
+        raise ConfigError(
+            f"{name}={value!r}: no such directory; unset it to fetch "
+            f"pailliercryptolib_python {raw['IPCL_VERSION']} from git instead"
+        )
+    return path
+
+
+def _docker_dir(name: str, value: str, raw: Mapping[str, str]) -> str:
+    return os.path.abspath(os.path.expanduser(value or str(default_docker_dir())))
+
+
 def validate_cache(value: str) -> str:
     if value in ("none", "inline", "registry", "gha"):
         return value
     if value.startswith("local:") and len(value) > len("local:"):
         return value
     raise ConfigError(f"CACHE={value!r}: allowed are {', '.join(_CACHE_KINDS)}")
+
+
+def _cache(name: str, value: str, raw: Mapping[str, str]) -> str:
+    return validate_cache(value)
+
+
+def _image_list(name: str, value: str, raw: Mapping[str, str]) -> tuple[str, ...]:
+    refs = tuple(value.replace(",", " ").split())
+    for ref in refs:
+        if not _IMAGE_REF_RE.fullmatch(ref):
+            raise ConfigError(f"{name}: {ref!r} is not an image reference such as mysql:8.0.28")
+    return refs
+
+
+def _docker_options(name: str, value: str, raw: Mapping[str, str]) -> BakeOptions:
+    return parse_docker_options(value)
+
+
+# No quotes, `$`, backslashes, or `#&|` (the steps put the value into sed expressions).
+_URL_RE = re.compile(r"https?://[^\s'\"\\`$#&|]+")
+
+
+def _url(name: str, value: str, raw: Mapping[str, str]) -> str:
+    """A base URL (empty: upstream); kept without a trailing slash, as the Dockerfiles append `/path`."""
+    if value and not _URL_RE.fullmatch(value):
+        raise ConfigError(f"{name}={value!r}: must be an http:// or https:// URL without spaces, quotes or $#&|")
+    return value.rstrip("/")
+
+
+def _registry(name: str, value: str, raw: Mapping[str, str]) -> str:
+    value = value.rstrip("/")
+    if not (_PREFIX_RE.fullmatch(value) and "/" in value or _BARE_DOMAIN_RE.fullmatch(value)):
+        raise ConfigError(f"{name}={value!r}: must be a registry host[:port] with an optional path, "
+                          "e.g. harbor.example.com/dockerhub or 127.0.0.1:5000 (no scheme)")
+    return value
+
+
+def _words(name: str, value: str, raw: Mapping[str, str]) -> str:
+    if re.search(r"['\"\\`$]", value):
+        raise ConfigError(f"{name}={value!r}: host names only, without quotes, '$' or backslashes")
+    return " ".join(value.replace(",", " ").split()) if name != "NO_PROXY" else value.replace(" ", "")
+
+
+def _file(name: str, value: str, raw: Mapping[str, str]) -> str:
+    if not value:
+        return value
+    path = os.path.abspath(os.path.expanduser(value))
+    if not Path(path).is_file():
+        raise ConfigError(f"{name}={value!r}: no such file")
+    return path
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its default, how its value is parsed and checked, and what the README says of it."""
+
+    name: str
+    default: str
+    help: str
+    help_zh: str
+    parse: Parser = _text
+    # The README's default column when it is not the default itself ("" shows nothing).
+    shown: str | None = None
+    shown_zh: str | None = None
+    # Network settings: the kind of endpoint they redirect and how they reach the build.
+    kind: Kind | None = None
+    carrier: Carrier = Carrier.VARIABLE
+
+    def readme_default(self, lang: str) -> str:
+        shown = self.shown_zh if lang == "zh" and self.shown_zh is not None else self.shown
+        if shown is not None:
+            return shown
+        return f"`{self.default}`" if self.default else ""
+
+
+def _net(name: str, kind: Kind, upstream: str, help: str, help_zh: str, *, parse: Parser = _url,
+         carrier: Carrier = Carrier.SECRET, zh: str | None = None) -> Setting:
+    """A network setting whose empty default means upstream (the Dockerfile's own ARG default)."""
+    shown_zh = upstream.replace("FATE's own", zh) if zh else upstream
+    return Setting(name, "", help, help_zh, parse, shown=upstream, shown_zh=shown_zh, kind=kind, carrier=carrier)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("FATE_DIR", "/data/projects/fate", "FATE source checkout", "FATE 源码目录"),
+    Setting("PREFIX", "federatedai", "registry and namespace of every image", "所有镜像的仓库与命名空间", _prefix),
+    Setting("TAG", "latest", "tag of module images", "模块镜像的标签", _docker_tag),
+    Setting("BASE_TAG", "", "tag of base images (empty: same as `TAG`)", "基础镜像的标签（留空则同 `TAG`）",
+            _base_tag, shown="same as `TAG`", shown_zh="同 `TAG`"),
+    Setting("Docker_Options", "", "extra build options, e.g. `--no-cache`", "额外的构建参数，例如 `--no-cache`",
+            _docker_options),
+    Setting("Build_Basic", "1", "basic images", "构建基础镜像", parse_flag),
+    Setting("Build_OP", "1", "optional images (client, fate-test)", "构建可选镜像（client、fate-test）", parse_flag),
+    Setting("Build_FUM", "0", "fate-upgrade-manager", "构建 fate-upgrade-manager", parse_flag),
+    Setting("Build_NN", "1", "neural-network images", "构建神经网络镜像", parse_flag),
+    Setting("Build_Spark", "1", "Spark engine images", "构建 Spark 引擎镜像", parse_flag),
+    Setting("Build_IPCL", "0", "Intel Paillier (IPCL) images", "构建 Intel Paillier（IPCL）镜像", parse_flag),
+    Setting("IPCL_PKG_DIR", "", "pailliercryptolib_python source (empty: fetched from git at `IPCL_VERSION`)",
+            "pailliercryptolib_python 源码目录（留空则按 `IPCL_VERSION` 从 git 获取）", _ipcl_pkg_dir),
+    Setting("IPCL_VERSION", "v1.1.3", "IPCL version (git tag)", "IPCL 版本（git 标签）", _git_ref),
+    Setting("Build_GPU", "0", "GPU images", "构建 GPU 镜像", parse_flag),
+    Setting("Build_LLM", "0", "FATE-LLM images", "构建 FATE-LLM 镜像", parse_flag),
+    Setting("Build_LLM_VERSION", "v1.2.0", "FATE-LLM version (git tag)", "FATE-LLM 版本（git 标签）", _git_ref),
+    Setting("Platform", "amd64", "target architectures: `amd64`, `arm64` or `amd64,arm64`",
+            "目标架构：`amd64`、`arm64` 或 `amd64,arm64`", _platforms),
+    Setting("DOCKER_DIR", "", "tree of Dockerfiles (empty: the checkout's `docker/`, or the copy installed with "
+            "fate-builder); also `--docker-dir`",
+            "Dockerfile 目录（留空则为本仓库的 `docker/`，或随 fate-builder 安装的副本）；也可用 `--docker-dir`",
+            _docker_dir, shown="`docker/`"),
+    Setting("CACHE", "none", "build cache: `none`, `inline`, `registry`, `local:DIR` or `gha`",
+            "构建缓存：`none`、`inline`、`registry`、`local:DIR` 或 `gha`", _cache),
+    Setting("FATE_LINE", "", "FATE release line: empty finds it from `FATE_DIR` (`fate.env`: 1.x, "
+            "`python/fate/_info.py`: 2.x); `1.x` or `2.x` names it, also for the committed docker-bake.hcl",
+            "FATE 版本线：留空则由 `FATE_DIR` 判断（`fate.env` 为 1.x，`python/fate/_info.py` 为 2.x）；"
+            "`1.x` 或 `2.x` 直接指定，也决定提交的 docker-bake.hcl", lambda name, value, raw: parse_line(name, value)),
+    Setting("THIRD_PARTY_IMAGES", "mysql:8.0.28", "third-party images `save` puts in the offline bundle",
+            "`save` 打入离线包的第三方镜像", _image_list),
+    # Where the build reaches the network (README: "Mirrors, proxies and offline builds").
+    Setting("IMAGE_MIRROR", "docker.io", "registry prefix of every external base image "
+            "(`harbor.example.com/dockerhub` gives `harbor.example.com/dockerhub/library/centos:centos7`)",
+            "所有外部基础镜像的仓库前缀（`harbor.example.com/dockerhub` 即 "
+            "`harbor.example.com/dockerhub/library/centos:centos7`）", _registry, kind=Kind.REGISTRY),
+    _net("PIP_INDEX_URL", Kind.PYPI, "`https://pypi.org/simple`", "PyPI index of every pip step",
+         "所有 pip 步骤使用的 PyPI 索引"),
+    _net("PIP_EXTRA_INDEX_URL", Kind.PYPI, "FATE's own (`https://download.pytorch.org/whl/cpu`)",
+         "extra index (the PyTorch index); replaces the `--extra-index-url` line of FATE's requirement lists",
+         "额外索引（PyTorch 索引）；替换 FATE 依赖列表中的 `--extra-index-url` 行", zh="FATE 自带"),
+    _net("PYG_FIND_LINKS", Kind.PYPI, "FATE's own (`https://data.pyg.org/whl/...`)",
+         "find-links page of the PyG wheels; replaces the `--find-links` line of FATE's requirement lists",
+         "PyG wheel 的 find-links 页面；替换 FATE 依赖列表中的 `--find-links` 行", zh="FATE 自带"),
+    _net("PIP_TRUSTED_HOST", Kind.PYPI, "", "hosts pip trusts without TLS (space-separated)",
+         "pip 不校验 TLS 的主机（空格分隔）", parse=_words),
+    _net("MAVEN_MIRROR", Kind.MAVEN, "`https://repo.maven.apache.org/maven2`", "mirror of Maven Central",
+         "Maven Central 的镜像"),
+    _net("MAVEN_SETTINGS", Kind.MAVEN, "", "a `settings.xml` of one's own for every Maven step (a BuildKit secret)",
+         "自己的 `settings.xml`，用于所有 Maven 步骤（以 BuildKit secret 传入）", parse=_file, carrier=Carrier.FILE),
+    _net("NODE_DOWNLOAD_URL", Kind.NPM, "`https://nodejs.org/dist`", "Node.js downloads (FATE-Board's front end)",
+         "Node.js 下载地址（FATE-Board 前端）"),
+    _net("NPM_REGISTRY", Kind.NPM, "`https://registry.npmjs.org`", "npm registry (FATE-Board's front end)",
+         "npm 仓库（FATE-Board 前端）"),
+    _net("YUM_MIRROR", Kind.YUM, "`http://vault.centos.org`", "base URL of CentOS 7's repositories",
+         "CentOS 7 软件源的基础 URL"),
+    _net("APT_MIRROR", Kind.APT, "the distribution's (`http://archive.ubuntu.com`, `http://ports.ubuntu.com`, "
+         "`http://deb.debian.org`)",
+         "mirror root serving `/ubuntu`, `/ubuntu-ports`, `/debian`, `/debian-security`",
+         "提供 `/ubuntu`、`/ubuntu-ports`、`/debian`、`/debian-security` 的镜像站根地址"),
+    _net("NVIDIA_MIRROR", Kind.YUM, "`https://developer.download.nvidia.com`", "NVIDIA's CUDA repository",
+         "NVIDIA CUDA 软件源"),
+    _net("PYTHON_DOWNLOAD_URL", Kind.DOWNLOAD, "`https://www.python.org/ftp/python`", "CPython source downloads",
+         "CPython 源码下载地址"),
+    _net("APACHE_MIRROR", Kind.DOWNLOAD, "`https://archive.apache.org/dist`", "Apache downloads (Spark, Hadoop)",
+         "Apache 下载地址（Spark、Hadoop）"),
+    _net("GITHUB_URL", Kind.DOWNLOAD, "`https://github.com`", "GitHub, for release downloads (tini, LLVM) and the "
+         "git sources (FATE-LLM, IPCL)", "GitHub 地址：发布包下载（tini、LLVM）与 git 源码（FATE-LLM、IPCL）"),
+    _net("OPENRESTY_URL", Kind.DOWNLOAD, "`https://openresty.org/download`", "OpenResty source downloads",
+         "OpenResty 源码下载地址"),
+    _net("NASM_URL", Kind.DOWNLOAD, "`https://www.nasm.us/pub/nasm/releasebuilds`", "nasm source downloads",
+         "nasm 源码下载地址"),
+    _net("OPENSSL_URL", Kind.DOWNLOAD, "`https://www.openssl.org/source`", "OpenSSL source downloads",
+         "OpenSSL 源码下载地址"),
+    _net("CA_BUNDLE", Kind.TRUST, "", "PEM file of every CA the build's steps trust (pip, curl, yum, apt, Maven, "
+         "npm, git); a BuildKit secret", "构建步骤信任的全部 CA（PEM 文件，pip、curl、yum、apt、Maven、npm、git），"
+         "以 BuildKit secret 传入", parse=_file, carrier=Carrier.FILE),
+    _net("HTTP_PROXY", Kind.PROXY, "", "proxy for http:// in every step", "所有步骤的 http:// 代理"),
+    _net("HTTPS_PROXY", Kind.PROXY, "", "proxy for https:// in every step", "所有步骤的 https:// 代理"),
+    _net("NO_PROXY", Kind.PROXY, "", "hosts reached without the proxy (comma-separated)",
+         "不经代理访问的主机（逗号分隔）", parse=_words),
+)
+SETTING_NAMES = tuple(s.name for s in SETTINGS)
+DEFAULTS = {s.name: s.default for s in SETTINGS}
+BY_SETTING = {s.name: s for s in SETTINGS}
+
+FLAG_SETTINGS = {f"Build_{flag}": flag for flag in catalog.FLAGS}
+
+
+def _assemble(raw: Mapping[str, str], release: Release) -> Config:
+    """The Config of layered values: each row parses its own, the flags and network rows are gathered."""
+    value = {s.name: s.parse(s.name, raw[s.name], raw) for s in SETTINGS}
+    _check_platforms(raw["Platform"], value["Platform"], _flags(raw), catalog.for_line(release.line))
+    return Config(
+        fate_dir=value["FATE_DIR"],
+        prefix=value["PREFIX"],
+        tag=value["TAG"],
+        base_tag=value["BASE_TAG"],
+        base_tag_explicit=bool(raw["BASE_TAG"]),
+        flags=_flags(raw),
+        platforms=value["Platform"],
+        ipcl_pkg_dir=value["IPCL_PKG_DIR"],
+        ipcl_version=value["IPCL_VERSION"],
+        llm_version=value["Build_LLM_VERSION"],
+        docker_dir=value["DOCKER_DIR"],
+        cache=value["CACHE"],
+        third_party_images=value["THIRD_PARTY_IMAGES"],
+        bake_options=value["Docker_Options"],
+        fate_version=release.version,
+        release=release,
+        image_mirror=value["IMAGE_MIRROR"],
+        network=tuple((s.name, value[s.name]) for s in SETTINGS if s.carrier is Carrier.SECRET and value[s.name]),
+        ca_bundle=value["CA_BUNDLE"],
+        maven_settings=value["MAVEN_SETTINGS"],
+    )
 
 
 class _Unparsed(logging.Handler):
@@ -292,13 +547,13 @@ def _interpolate(
     return resolved
 
 
-def load_config(
+def layered_settings(
     env_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, str] | None = None,
     project_file: Path | None = None,
-) -> Config:
-    """Build a validated Config.
+) -> tuple[dict[str, str], Release]:
+    """Every setting's value as text, and the FATE release FATE_DIR holds; nothing else is parsed or checked here.
 
     Layers, strongest first: `overrides` (the command line), `environ`, `env_file` (the
     personal .env), `project_file` (the committed docker-bake.env), the defaults.
@@ -325,80 +580,21 @@ def load_config(
     fate_dir = os.path.abspath(os.path.expanduser(fate_dir_raw)) if fate_dir_raw else fate_dir_raw
     if not fate_dir:
         raise ConfigError("FATE_DIR is empty: set it to the FATE source checkout")
+    # The release line decides what ${version} is, so it is settled next.
     lines = [_interpolate({k: v for k, v in pairs.items() if k == "FATE_LINE"}, environ, None, "")
              for _, pairs in files]
     found = resolve(fate_dir, parse_line("FATE_LINE", pick("FATE_LINE", lines)))
-    version = found.version
-    file_layers = [_interpolate(pairs, environ, version, not_a_tree(fate_dir)) for _, pairs in files]
-
+    file_layers = [_interpolate(pairs, environ, found.version, not_a_tree(fate_dir)) for _, pairs in files]
     raw = {name: pick(name, file_layers) for name in SETTING_NAMES}
     raw["FATE_DIR"] = fate_dir
+    return raw, found
 
-    flags = frozenset(flag for name, flag in FLAG_SETTINGS.items() if parse_flag(name, raw[name]))
 
-    tag = raw["TAG"]
-    base_tag = raw["BASE_TAG"] or tag
-    for name, value in (("TAG", tag), ("BASE_TAG", base_tag)):
-        if not _TAG_RE.fullmatch(value):
-            raise ConfigError(
-                f"{name}={value!r}: a Docker tag is 1-128 of [A-Za-z0-9_.-], not starting with '.' or '-'"
-            )
-
-    prefix = raw["PREFIX"]
-    if not (_PREFIX_RE.fullmatch(prefix) or _BARE_DOMAIN_RE.fullmatch(prefix)):
-        raise ConfigError(
-            f"PREFIX={prefix!r}: must be [host[:port]/]namespace with lower-case path components,"
-            " e.g. federatedai or 127.0.0.1:5000/federatedai"
-        )
-
-    platforms = parse_platforms(raw["Platform"])
-    line_catalog = catalog.for_line(found.line)
-    available = line_catalog.flags_for(platforms)
-    beyond = [f"Build_{flag}" for flag in catalog.FLAGS
-              if flag in flags and flag in line_catalog.flags_for(()) and flag not in available]
-    if beyond:
-        families = ", ".join(f"Build_{flag}" for flag in catalog.FLAGS if flag in available)
-        raise ConfigError(
-            f"Platform={raw['Platform']}: only the {families} family exists for {','.join(platforms)}; "
-            f"set {', '.join(f'{name}=0' for name in beyond)}"
-        )
-
-    for name in ("IPCL_VERSION", "Build_LLM_VERSION"):
-        if not _GIT_REF_RE.fullmatch(raw[name]):
-            raise ConfigError(f"{name}={raw[name]!r}: must be a git tag or branch name such as v1.2.0")
-
-    ipcl_pkg_dir = raw["IPCL_PKG_DIR"]
-    if ipcl_pkg_dir:
-        ipcl_pkg_dir = os.path.abspath(os.path.expanduser(ipcl_pkg_dir))
-        if "IPCL" in flags and not Path(ipcl_pkg_dir).is_dir():
-            raise ConfigError(
-                f"IPCL_PKG_DIR={raw['IPCL_PKG_DIR']!r}: no such directory; unset it to fetch "
-                f"pailliercryptolib_python {raw['IPCL_VERSION']} from git instead"
-            )
-
-    docker_dir = raw["DOCKER_DIR"] or str(default_docker_dir())
-    docker_dir = os.path.abspath(os.path.expanduser(docker_dir))
-
-    third_party = tuple(raw["THIRD_PARTY_IMAGES"].replace(",", " ").split())
-    for ref in third_party:
-        if not _IMAGE_REF_RE.fullmatch(ref):
-            raise ConfigError(f"THIRD_PARTY_IMAGES: {ref!r} is not an image reference such as mysql:8.0.28")
-
-    return Config(
-        fate_dir=fate_dir,
-        prefix=prefix,
-        tag=tag,
-        base_tag=base_tag,
-        base_tag_explicit=bool(raw["BASE_TAG"]),
-        flags=flags,
-        platforms=platforms,
-        ipcl_pkg_dir=ipcl_pkg_dir,
-        ipcl_version=raw["IPCL_VERSION"],
-        llm_version=raw["Build_LLM_VERSION"],
-        docker_dir=docker_dir,
-        cache=validate_cache(raw["CACHE"]),
-        third_party_images=third_party,
-        bake_options=parse_docker_options(raw["Docker_Options"]),
-        fate_version=version,
-        release=found,
-    )
+def load_config(
+    env_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str] | None = None,
+    project_file: Path | None = None,
+) -> Config:
+    """A validated Config: the layered settings (see `layered_settings`), each parsed by its row."""
+    return _assemble(*layered_settings(env_file, environ, overrides, project_file))

@@ -21,8 +21,6 @@ HEADERS: dict[str, dict[str, Any]] = {
         "images": ("image", "built FROM", "Dockerfile", "enabled when", "arm64", "tag", "what it is"),
         "settings": ("setting", "default", "meaning"),
         "yes": "yes",
-        "same_as_tag": "same as `TAG`",
-        "repo_docker": "`docker/`",
         "external": {},
     },
     "zh": {
@@ -30,8 +28,6 @@ HEADERS: dict[str, dict[str, Any]] = {
         "external": {"OS image": "操作系统镜像", "JRE image": "JRE 镜像", "Python image": "Python 镜像"},
         "settings": ("配置项", "默认值", "含义"),
         "yes": "是",
-        "same_as_tag": "同 `TAG`",
-        "repo_docker": "`docker/`",
     },
 }
 
@@ -63,16 +59,7 @@ def images_table(lang: str, line: Line = "1.x") -> str:
 
 def settings_table(lang: str) -> str:
     h = HEADERS[lang]
-    rows = []
-    for s in SETTINGS:
-        default = s.default
-        if s.name == "BASE_TAG":
-            default = h["same_as_tag"]
-        elif s.name == "DOCKER_DIR":
-            default = h["repo_docker"]
-        elif default:
-            default = f"`{default}`"
-        rows.append((f"`{s.name}`", default, s.help if lang == "en" else s.help_zh))
+    rows = [(f"`{s.name}`", s.readme_default(lang), s.help if lang == "en" else s.help_zh) for s in SETTINGS]
     return _table(h["settings"], rows)
 
 

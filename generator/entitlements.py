@@ -72,6 +72,8 @@ def bake_access(config: Config, targets: Iterable[str], overrides: Iterable[str]
         reads.append(config.fate_dir)
     if config.ipcl_pkg_dir and any(s.local_override for s in sources):
         reads.append(config.ipcl_pkg_dir)
+    # Files passed as BuildKit secrets (`src=`) are read by bake too.
+    reads += [path for path in (config.ca_bundle, config.maven_settings) if path]
     writes = []
     cache = local_cache_dir(config)
     if cache:

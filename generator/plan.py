@@ -116,11 +116,19 @@ def _name(image: Image) -> ImageName:
     return ImageName(image.name, Var(image.tag_variable))
 
 
+# Git sources on GitHub are fetched through GITHUB_URL, so a mirror of GitHub serves them too.
+GITHUB = "https://github.com/"
+
+
+def _git_url(url: str) -> Text:
+    return (Var("GITHUB_URL"), "/" + url[len(GITHUB):]) if url.startswith(GITHUB) else (url,)
+
+
 def _source(source: catalog.Source) -> Value:
     if source.git is not None:
         if source.version_variable is None:
             raise ValueError(f"catalog: git source {source.name} has no version variable")
-        remote: Text = (f"{source.git}#", Var(source.version_variable))
+        remote: Text = (*_git_url(source.git), "#", Var(source.version_variable))
         return Fallback(Var(source.local_override), remote) if source.local_override else remote
     if source.path:
         return (Var("FATE_DIR"), f"/{source.path}")

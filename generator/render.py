@@ -10,6 +10,7 @@ import jinja2
 
 from . import catalog, waves
 from .config import Config
+from .network import network_file
 from .plan import (
     ContextKey,
     Fallback,
@@ -30,6 +31,7 @@ TEMPLATE_NAME = "docker-bake.hcl.j2"
 DEFAULT_OUTPUT = Path("docker-bake.hcl")
 # Where `bake` renders a selection the committed file does not have (git-ignored).
 PERSONAL_OUTPUT = Path(".fate-builder") / "docker-bake.hcl"
+UPSTREAM_GITHUB = "https://github.com"
 
 
 def hcl_string(value: str) -> str:
@@ -122,6 +124,20 @@ def _common_variables(config: Config, docker_dir: str) -> list[tuple[str, str | 
          "(the image a previous wave built; see the wave groups)."),
         ("SOURCE_DATE_EPOCH", "0", "Time of the images' config and history: fixed, so the same steps give the "
          "same image digest, which the children's cache keys depend on in waves."),
+        *_network_variables(config),
+    ]
+
+
+def _network_variables(config: Config) -> list[tuple[str, str | Var, str]]:
+    """Where the build reaches the network (README: mirrors and offline builds); the committed file
+    holds upstream, fate-builder bake passes what the settings say."""
+    return [
+        ("IMAGE_MIRROR", config.image_mirror, "Registry prefix of every external base image (docker.io: Docker Hub)."),
+        ("GITHUB_URL", UPSTREAM_GITHUB, "GitHub, or a mirror of it, for the git sources (FATE-LLM, IPCL)."),
+        ("FATE_BUILDER_NETWORK", "", "The `network` secret: `export NAME='value'` lines of mirrors and proxies "
+         "the steps source (fate-builder bake sets it)."),
+        ("CA_BUNDLE", "", "PEM file of the CAs every step trusts, mounted as the `ca` secret."),
+        ("MAVEN_SETTINGS", "", "A settings.xml of one's own for the Maven steps, the `maven-settings` secret."),
     ]
 
 
@@ -151,6 +167,15 @@ def bake_variables(config: Config) -> dict[str, str]:
     values["BASE_TAG"] = config.base_tag
     values.update({name: value for name, value in tag_values(config).items() if name in values})
     values["FATE_VERSION"] = config.fate_version or ""
+    values["GITHUB_URL"] = dict(config.network).get("GITHUB_URL", UPSTREAM_GITHUB)
+    values["FATE_BUILDER_NETWORK"] = network_file(config)
+    values["CA_BUNDLE"] = config.ca_bundle
+    values["MAVEN_SETTINGS"] = config.maven_settings
+    if config.fate_version:
+        # buildx also reads ./.env, as a compose dotenv file: FATE-Builder's `TAG=${version}-release`
+        # there warned twice on every bake. `version` is the one variable fate-builder's own .env
+        # grammar adds (from fate.env); the others are in the environment bake inherits.
+        values["version"] = config.fate_version
     return values
 
 

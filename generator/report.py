@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from . import catalog
+from . import catalog, inventory
 from .plan import Plan, tag_rule
 from .render import bake_variables
 
@@ -39,6 +39,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "dockerfile": str(Path(config.docker_dir, cat.family_of(p.image).dockerfile_dir, "Dockerfile")),
                 "sources": [s.name for s in cat.sources_of(p.image)],
                 "tag_rule": tag_rule(config, p.image),
+                # What building this image (not its parents) fetches, and the setting that redirects each.
+                "reaches": inventory.as_document(inventory.image_endpoints(p.image, config), config),
             }
             for p in plan.images
         ],
