@@ -15,7 +15,7 @@ import pytest
 from generator import catalog
 from generator.config import PROJECT_ROOT
 
-from .conftest import run_cli
+from .conftest import normalized_print, run_cli
 
 PERSONAL = ".fate-builder/docker-bake.hcl"
 
@@ -119,7 +119,7 @@ def test_plain_bake_with_the_same_variables_builds_what_fate_builder_bake_builds
             target["context"] = os.path.normpath(os.path.join(project, target["context"]))
         return targets
 
-    assert normalized(json.loads(ours.stdout)) == normalized(plain)
+    assert normalized(normalized_print(json.loads(ours.stdout))) == normalized(plain)
 
 
 def test_plan_env_format_gives_the_variables_bake_gets(project, fate_dir):
