@@ -30,6 +30,7 @@ FATE_ARCHIVE = "fate.images.tar.gz"
 # Where every bake keeps its whole plain log (git-ignored with the rest of .fate-builder/).
 LOG_DIR = Path(".fate-builder") / "logs"
 THIRD_PARTY_ARCHIVE = "third-party.images.tar.gz"
+BASE_ARCHIVE = "base.images.tar.gz"  # save --base-images: what the FROM lines pull
 
 
 class BuildFailed(FateBuilderError):
@@ -509,19 +510,49 @@ def _write_gzip(path: Path, chunks: Iterable[bytes]) -> None:
         os.fsync(raw.fileno())
 
 
-def save(engine: Engine, plan: Plan, output_dir: Path, out: Callable[[str], None]) -> dict[str, list[str]]:
-    """FATE-Builder's offline bundle: both archives appear together, complete, or not at all."""
+def save(engine: Engine, plan: Plan, output_dir: Path, out: Callable[[str], None], *,
+         base_images: bool = False) -> dict[str, list[str]]:
+    """FATE-Builder's offline bundle: the archives appear together, complete, or not at all.
+
+    With `base_images`, the external images the selection's FROM lines pull (under IMAGE_MIRROR)
+    go in too, so a machine that loads the bundle bakes without reaching a registry.
+    """
     fate_images = tagged_references(plan, include_base=False)
     third_party = list(plan.config.third_party_images)
+    bases = list(inventory.base_images([p.image for p in plan.images], plan.config)) if base_images else []
     missing = [r for r in fate_images if not engine.image_exists(r)]
     if missing:
         raise FateBuilderError(f"not built yet: {', '.join(missing)}; run `fate-builder bake` first")
     for reference in third_party:
-        if not engine.image_exists(reference):
-            out(f"pulling {reference}")
-            engine.pull(reference)
+        _pull_if_absent(engine, reference, out)
+    for reference in bases:
+        try:
+            _pull_if_absent(engine, reference, out)
+        except EngineError as exc:
+            reason = " ".join(str(exc).split()).removeprefix(f"cannot pull {reference}: ")
+            raise FateBuilderError(f"cannot save base image {reference}: it is not in the local image store and "
+                                   f"cannot be pulled ({reason}); set IMAGE_MIRROR to a registry that holds it, "
+                                   "or `docker load` it here first") from None
+    archives = ((FATE_ARCHIVE, fate_images), (THIRD_PARTY_ARCHIVE, third_party), (BASE_ARCHIVE, bases))
+    bundle = {name: refs for name, refs in archives if refs}
+    _write_bundle(engine, bundle, output_dir)
+    for name, references in bundle.items():
+        size = (output_dir / name).stat().st_size
+        out(f"{output_dir / name} ({size / 1e6:.1f} MB)")
+        for reference in references:
+            out(f"  {reference}")
+    return bundle
+
+
+def _pull_if_absent(engine: Engine, reference: str, out: Callable[[str], None]) -> None:
+    if not engine.image_exists(reference):
+        out(f"pulling {reference}")
+        engine.pull(reference)
+
+
+def _write_bundle(engine: Engine, bundle: dict[str, list[str]], output_dir: Path) -> None:
+    """Each archive under a temporary name beside it, all renamed only once all are complete."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    bundle = {name: refs for name, refs in ((FATE_ARCHIVE, fate_images), (THIRD_PARTY_ARCHIVE, third_party)) if refs}
     temporaries: dict[str, Path] = {}
     try:
         for name, references in bundle.items():
@@ -533,19 +564,13 @@ def save(engine: Engine, plan: Plan, output_dir: Path, out: Callable[[str], None
         for tmp in temporaries.values():
             tmp.unlink(missing_ok=True)
         raise
-    for name, references in bundle.items():
-        size = (output_dir / name).stat().st_size
-        out(f"{output_dir / name} ({size / 1e6:.1f} MB)")
-        for reference in references:
-            out(f"  {reference}")
-    return bundle
 
 
 def load(engine: Engine, directory: Path, out: Callable[[str], None]) -> list[str]:
-    archives = [directory / name for name in (FATE_ARCHIVE, THIRD_PARTY_ARCHIVE)]
+    archives = [directory / name for name in (BASE_ARCHIVE, FATE_ARCHIVE, THIRD_PARTY_ARCHIVE)]
     present = [a for a in archives if a.is_file()]
     if not present:
-        raise FateBuilderError(f"{directory}: no {FATE_ARCHIVE} or {THIRD_PARTY_ARCHIVE} to load")
+        raise FateBuilderError(f"{directory}: no {FATE_ARCHIVE}, {THIRD_PARTY_ARCHIVE} or {BASE_ARCHIVE} to load")
     loaded = []
     for archive in present:
         images = engine.load(archive)

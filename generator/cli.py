@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("save", "write the offline bundle: fate.images.tar.gz and third-party.images.tar.gz")
     p.add_argument("--output-dir", type=Path, default=Path("."), help="folder for the archives (default: .)")
+    p.add_argument("--base-images", action="store_true",
+                   help="also base.images.tar.gz: the external images the selection's FROM lines pull "
+                        "(under IMAGE_MIRROR), for a machine that reaches no registry")
 
     p = command("load", "load the offline bundle into the engine")
     p.add_argument("directory", nargs="?", type=Path, default=Path("."), help="folder with the archives")
@@ -269,7 +272,7 @@ def cmd_save(args: argparse.Namespace) -> int:
     from . import build
     from .docker import Engine
 
-    build.save(Engine(), _plan(args), args.output_dir, _say)
+    build.save(Engine(), _plan(args), args.output_dir, _say, base_images=args.base_images)
     return 0
 
 

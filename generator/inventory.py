@@ -281,6 +281,14 @@ def plan_endpoints(images: Iterable[catalog.Image], config: Config) -> dict[str,
     return {image.name: image_endpoints(image, config) for image in images}
 
 
+def base_images(images: Iterable[catalog.Image], config: Config) -> tuple[str, ...]:
+    """The external base images building `images` pulls, as references under IMAGE_MIRROR
+    (what `save --base-images` bundles), in first-seen order."""
+    endpoints = plan_endpoints(images, config)
+    return tuple(dict.fromkeys(e.url(config) for found in endpoints.values() for e in found
+                               if e.kind is Kind.REGISTRY))
+
+
 def host_of(url: str) -> str:
     """The host (and port) a URL or an image reference reaches; Docker Hub's registry for docker.io."""
     rest = url.split("://", 1)[1] if "://" in url else url

@@ -8,11 +8,16 @@ so that `save` has to pull it. The selected images are set up with fate-builder'
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
+
+from generator import catalog, inventory
+from testsupport.standin import busybox_dir
 
 pytest.register_assert_rewrite("tests.engine")
 
@@ -30,7 +35,9 @@ from .engine import (  # noqa: E402
     no_traceback,
     only,
     remove_images,
+    run_in,
 )
+from .test_dockerfiles import DOCKER  # noqa: E402
 
 pytest_plugins = ["tests.engine"]
 pytestmark = pytest.mark.engine
@@ -154,3 +161,113 @@ def test_interrupted_save_leaves_no_archive_behind(workspace, heavy_setup, tmp_p
     assert "Traceback (most recent call last)" not in stderr, stderr
     assert sorted(p.name for p in out.iterdir()) == [], stdout + stderr
     assert sorted(p.name for p in tmpdir.rglob("*")) == [], stdout + stderr
+
+
+# ---------------------------------------------------------------------------------------
+# Air-gapped: `save --base-images` bundles what the FROM lines pull; a bake after `load` needs no registry.
+
+NOWHERE = "127.0.0.1:9"  # the discard port: no registry listens there
+
+
+def real_pulls(family: catalog.Family) -> list[str]:
+    """What the real Dockerfile of a family pulls on amd64 (`library/centos:centos7`, ...), from the inventory."""
+    path = DOCKER / family.dockerfile_dir / family.dockerfile
+    found = inventory.dockerfile_endpoints(path, "amd64")
+    return list(dict.fromkeys(e.what for e in found if e.setting == "IMAGE_MIRROR"))
+
+
+def pulling_tree(tree: Path, families: list[catalog.Family]) -> dict[str, list[str]]:
+    """The stand-in tree's root Dockerfiles also pull what the real ones pull, `FROM ${IMAGE_MIRROR}/...`
+    stages the final stage copies a file from (so the build needs them)."""
+    pulled = {}
+    for family in families:
+        path = tree / family.dockerfile_dir / "Dockerfile"
+        whats = real_pulls(family)
+        stages = "".join(f"FROM ${{IMAGE_MIRROR}}/{what} AS pulled-{k}\n" for k, what in enumerate(whats))
+        copies = "".join(f"COPY --from=pulled-{k} /etc/base-standin /etc/base-standin-{k}\n" for k in range(len(whats)))
+        text = path.read_text()
+        assert "FROM scratch\n" in text
+        pulling = text.replace("FROM scratch\n", stages + "FROM scratch\n" + copies, 1)
+        path.write_text("ARG IMAGE_MIRROR=docker.io\n" + pulling)
+        pulled[family.name] = whats
+    return pulled
+
+
+def build_base_stand_in(reference: str, context: Path) -> None:
+    """FROM scratch + busybox, tagged under the name a Dockerfile pulls; /etc/base-standin says which."""
+    context.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(busybox_dir() / "amd64" / "busybox", context / "busybox")
+    (context / "name").write_text(reference + "\n")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY busybox /bin/busybox\nCOPY name /etc/base-standin\n")
+    docker("buildx", "build", "--load", "--platform", "linux/amd64", "--provenance=false", "--progress=quiet",
+           "-t", reference, str(context), timeout=300)
+
+
+@pytest.fixture(scope="module")
+def offline_setup(workspace, registry):
+    tree = workspace.tree(variant="offline")
+    roots = [catalog.FAMILY_BY_NAME[name] for name in ("base/basic", "fateboard")]
+    pulled = pulling_tree(tree, roots)
+    mirror = f"{NOWHERE}/{workspace.namespace}-mirror"
+    bases = {f"{mirror}/{what}": family for family, whats in pulled.items() for what in whats}
+    for k, reference in enumerate(bases):
+        build_base_stand_in(reference, workspace.root / "base-standins" / str(k))
+    settings = workspace.settings("offline", **only("Basic"), Platform="amd64", IMAGE_MIRROR=mirror,
+                                  THIRD_PARTY_IMAGES="")
+    try:
+        yield {"tree": tree, "settings": settings, "bases": bases, "mirror": mirror}
+    finally:
+        remove_images(bases)
+
+
+def _bake(workspace, setup, name: str):
+    return workspace.run("bake", "--load", "--output", str(workspace.root / f"{name}.hcl"),
+                         settings=setup["settings"], docker_dir=setup["tree"])
+
+
+def test_base_images_saved_removed_and_loaded_let_a_bake_succeed_with_no_registry(workspace, offline_setup, tmp_path):
+    setup = offline_setup
+    bases, prefix = setup["bases"], setup["settings"]["PREFIX"]
+    first = _bake(workspace, setup, "offline-first")
+    assert first.returncode == 0, first.explain()
+    out = tmp_path / "bundle"
+    saved = workspace.run("save", "--base-images", "--output-dir", str(out), settings=setup["settings"],
+                          docker_dir=setup["tree"])
+    assert saved.returncode == 0, saved.explain()
+    assert sorted(p.name for p in out.iterdir()) == ["base.images.tar.gz", "fate.images.tar.gz"]
+    assert archive_refs(out / "base.images.tar.gz") == set(bases)
+    ids = {reference: image_id(reference) for reference in bases}
+    built = [f"{prefix}/{name}:{TAG}" for name in ("base-image", "fateflow", "fateboard", "eggroll")]
+    remove_images([*bases, *built])
+
+    without = _bake(workspace, setup, "offline-without")  # the control: the bake does need them
+    assert without.returncode != 0, without.explain()
+    assert setup["mirror"] in without.output, without.explain()
+
+    loaded = workspace.run("load", str(out), settings=setup["settings"], docker_dir=setup["tree"])
+    assert loaded.returncode == 0, loaded.explain()
+    assert {r: image_id(r) if image_exists(r) else None for r in ids} == ids
+    again = _bake(workspace, setup, "offline-again")
+    assert again.returncode == 0, again.explain()
+    fateboard = f"{prefix}/fateboard:{TAG}"
+    copied = run_in(fateboard, "sh", "-c", "cat /etc/base-standin-*").split()
+    assert sorted(copied) == sorted(r for r, family in bases.items() if family == "fateboard")
+
+
+def test_save_base_images_fails_in_one_line_when_a_base_image_is_neither_local_nor_pullable(
+    workspace, offline_setup, tmp_path
+):
+    setup = offline_setup
+    built = _bake(workspace, setup, "offline-built")
+    assert built.returncode == 0, built.explain()
+    elsewhere = f"{NOWHERE}/{workspace.namespace}-absent"
+    out = tmp_path / "bundle"
+    out.mkdir()
+    result = workspace.run("save", "--base-images", "--output-dir", str(out),
+                           settings={**setup["settings"], "IMAGE_MIRROR": elsewhere}, docker_dir=setup["tree"],
+                           timeout=180)
+    assert result.returncode != 0, result.explain()
+    no_traceback(result)
+    lines = [line for line in result.stderr.splitlines() if "cannot save base image" in line]
+    assert len(lines) == 1 and f"{elsewhere}/library/" in lines[0] and "IMAGE_MIRROR" in lines[0], result.explain()
+    assert list(out.iterdir()) == []

@@ -176,3 +176,12 @@ def test_network_settings_default_to_upstream_and_secret_ones_stay_out_of_the_co
     assert config.network == () and config.image_mirror == "docker.io"
     secret_rows = [s.name for s in SETTINGS if s.carrier is not Carrier.VARIABLE]
     assert "PIP_INDEX_URL" in secret_rows and "CA_BUNDLE" in secret_rows and "IMAGE_MIRROR" not in secret_rows
+
+
+def test_base_images_are_what_the_selections_from_lines_pull_under_image_mirror():
+    config = config_of(**{**ALL_OFF, "Build_Basic": "1"}, Platform="amd64", IMAGE_MIRROR="harbor.example.com/dockerhub")
+    plan = build_plan(config)
+    assert set(inventory.base_images([p.image for p in plan.images], config)) == {
+        "harbor.example.com/dockerhub/library/centos:centos7",
+        "harbor.example.com/dockerhub/library/eclipse-temurin:8u392-b08-jre-jammy",
+        "harbor.example.com/dockerhub/library/maven:3.8.6-eclipse-temurin-8"}
