@@ -78,8 +78,10 @@ IMAGES = (
 ABSENT = (
     ("NN", "FATE 2.x installs torch (CPU) in every image from python/requirements-fate.txt, so there is no -nn "
            "variant (KubeFATE v2.0.0 names none)"),
-    ("GPU", "fate-builder's 2.x catalog has no -gpu images yet (CUDA torch on the 2.x base is not built here)"),
-    ("LLM", "fate-builder's 2.x catalog has no -all (FATE-LLM) images yet"),
+    ("GPU", "fate-builder's 2.x catalog has no -gpu images yet (CUDA torch on the 2.x base is not built here; "
+            "docker/README.md: what the evidence says)"),
+    ("LLM", "fate-builder's 2.x catalog has no -all (FATE-LLM) images yet (upstream's 2.x fate-llm Dockerfile "
+            "installs python/requirements-fate-llm.txt, which no 2.x tree has)"),
     ("IPCL", "no IPCL on 2.x: ipcl-python is not in any 2.x requirement list and is not proven on Python 3.10"),
     ("FUM", "fate-upgrade-manager upgrades 1.x databases (deploy/upgrade/sql), which no 2.x tree has"),
 )
