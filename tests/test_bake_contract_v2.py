@@ -15,7 +15,7 @@ from generator.render import bake_variables, render
 from testsupport.fate_paths import TAGS, TAGS_2X
 
 from .conftest import run_cli
-from .test_release_lines import EXPECTED, V2_BASIC, write_tree
+from .test_release_lines import EXPECTED, V2_BASIC, V2_SPARK, write_tree
 
 pytestmark = pytest.mark.buildx
 
@@ -83,7 +83,8 @@ def test_fate_builder_bake_print_works_on_each_real_tree(tmp_path, tag):
     if line == "1.x":
         assert "fateflow-spark" in targets and "osx" not in targets
     else:
-        assert set(V2_BASIC) <= set(targets) and "fateflow-spark" not in targets
+        assert set(V2_BASIC) <= set(targets) and set(V2_SPARK) <= set(targets)
+        assert "v2/fateflow-spark" in targets["fateflow-spark"]["context"]
         assert targets["eggroll"]["tags"] == [f"federatedai/eggroll:{eggroll_tag}"]
         assert "v2/osx" in targets["osx"]["context"]
     assert targets["fateflow"]["tags"] == [f"federatedai/fateflow:{version}-release"]

@@ -24,6 +24,8 @@ from testsupport.fate_paths import TAGS, TAGS_2X
 from .conftest import ROOT, run_cli
 
 V2_BASIC = ["base-image", "fateflow", "eggroll", "osx", "fateboard"]
+# KubeFATE v2.0.0's Spark party (docker-compose-spark.yml) and their common parent.
+V2_SPARK = ["fateflow-spark", "spark-base", "spark-master", "spark-worker"]
 # tag -> (line, version, eggroll's and fateboard's tag with TAG=${version}-release)
 EXPECTED = {
     "v1.11.2": ("1.x", "1.11.2", None, None),
@@ -72,8 +74,10 @@ def test_each_release_plans_its_own_family_and_tags(tree, tmp_path):
         assert "fateflow-spark" in tags and "osx" not in tags
         assert set(tags.values()) == {f"{version}-release"}
         return
-    assert sorted(tags) == sorted([*V2_BASIC, "fate-test"])
+    assert sorted(tags) == sorted([*V2_BASIC, "fate-test", *V2_SPARK])
     assert tags["fateflow"] == tags["osx"] == tags["base-image"] == f"{version}-release"
+    # KubeFATE v2.0.0's .env: Spark_Master_IMAGE_TAG / Spark_Worker_IMAGE_TAG = 2.0.0-release.
+    assert {tags[name] for name in V2_SPARK} == {f"{version}-release"}
     assert (tags["eggroll"], tags["fateboard"]) == (eggroll_tag, fateboard_tag)
 
 
@@ -124,13 +128,28 @@ def test_flags_without_2x_images_warn_with_the_reason(tag, tmp_path):
     fate_dir = write_fate2_checkout(tmp_path / "FATE", tag)
     plan = build_plan(_config(fate_dir, tmp_path, Build_Spark="1", Build_NN="1", Build_GPU="1"))
     said = "\n".join(plan.warnings)
-    assert "Build_Spark=1 selects nothing on FATE 2.x" in said and "Build_NN=1" in said and "Build_GPU=1" in said
+    assert "Build_NN=1 selects nothing on FATE 2.x" in said and "Build_GPU=1 selects nothing" in said
+    assert "Build_Spark" not in said
+
+
+@pytest.mark.parametrize("tag", TAGS_2X)
+def test_build_spark_plans_kubefates_spark_party_on_fateflow_with_the_catalogs_spark(tag, tmp_path):
+    fate_dir = write_fate2_checkout(tmp_path / "FATE", tag)
+    plan = build_plan(_config(fate_dir, tmp_path, Build_Spark="1", Build_OP="0"))
+    parents = {p.name: p.image.parent for p in plan.images}
+    assert {name: parents[name] for name in V2_SPARK} == {
+        "fateflow-spark": "fateflow", "spark-base": "fateflow-spark",
+        "spark-master": "spark-base", "spark-worker": "spark-base"}
+    assert plan.catalog.facts_for(EXPECTED[tag][1]).get("SPARK_VERSION") == "3.5.9"
+    off = build_plan(_config(fate_dir, tmp_path, Build_Spark="0", Build_OP="0"))
+    assert sorted(p.name for p in off.images) == sorted(V2_BASIC)
 
 
 def test_arm64_plans_the_whole_basic_2x_family(tmp_path):
     fate_dir = write_fate2_checkout(tmp_path / "FATE", "v2.2.0")
     plan = build_plan(_config(fate_dir, tmp_path, Platform="amd64,arm64", Build_OP="0"))
-    assert sorted(p.name for p in plan.images) == sorted(V2_BASIC)
+    # Spark is JVM jars and pyspark (pure python): the Spark family is offered for arm64 too.
+    assert sorted(p.name for p in plan.images) == sorted([*V2_BASIC, *V2_SPARK])
     assert all(p.platforms == ("amd64", "arm64") for p in plan.images)
 
 

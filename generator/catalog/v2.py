@@ -33,6 +33,12 @@ FAMILIES: tuple[Family, ...] = (
     Family("v2/osx", ("osx-src",), facts=("OSX_VERSION",)),
     Family("v2/fateboard", ("fate-board",)),
     Family("v2/fate-test", ("fate-test",)),
+    Family("v2/fateflow-spark", ("fate-python",), facts=("SPARK_VERSION",),
+           requirements=("python/requirements-spark.txt", "python/requirements-pulsar.txt",
+                         "python/requirements-rabbitmq.txt")),
+    Family("v2/spark-base"),
+    Family("v2/spark-master"),
+    Family("v2/spark-worker"),
 )
 
 IMAGES = (
@@ -54,35 +60,56 @@ IMAGES = (
         arm64=True, external="JRE image", component="fateboard"),
     img("fate-test", "fateflow", "v2/fate-test", "OP",
         "fateflow with fate_test", "fateflow 加 fate_test", arm64=True),
+    # KubeFATE v2.0.0's Spark party: fateflow-spark, spark-master, spark-worker (docker-compose-spark.yml);
+    # spark-base is their common parent, as in FATE-Builder's 2.x build.sh.
+    img("fateflow-spark", "fateflow", "v2/fateflow-spark", "Spark",
+        "fateflow with Spark (JRE 8, SPARK_HOME) and pyspark pinned to that Spark",
+        "fateflow 加 Spark（JRE 8、SPARK_HOME）与同版本的 pyspark", arm64=True),
+    img("spark-base", "fateflow-spark", "v2/spark-base", "Spark",
+        "fateflow-spark with Spark at /spark; parent of spark-master and spark-worker",
+        "Spark 位于 /spark 的 fateflow-spark；spark-master 与 spark-worker 的父镜像", arm64=True),
+    img("spark-master", "spark-base", "v2/spark-master", "Spark",
+        "Spark standalone master", "Spark 独立集群 master", arm64=True),
+    img("spark-worker", "spark-base", "v2/spark-worker", "Spark",
+        "Spark standalone worker with FATE and pyspark", "含 FATE 与 pyspark 的 Spark 独立集群 worker", arm64=True),
 )
 
 # Why a flag selects nothing on this line (plan says it when the flag is on).
 ABSENT = (
-    ("Spark", "fate-builder's 2.x catalog has no Spark images yet (KubeFATE v2.0.0 runs spark-master/-worker; "
-              "FATE's 2.2 compose runs none); build them from the 1.x line or upstream"),
     ("NN", "FATE 2.x installs torch (CPU) in every image from python/requirements-fate.txt, so there is no -nn "
            "variant (KubeFATE v2.0.0 names none)"),
-    ("GPU", "fate-builder's 2.x catalog has no -gpu images yet (CUDA torch on the 2.x base is not built here)"),
-    ("LLM", "fate-builder's 2.x catalog has no -all (FATE-LLM) images yet"),
+    ("GPU", "fate-builder's 2.x catalog has no -gpu images yet (CUDA torch on the 2.x base is not built here; "
+            "docker/README.md: what the evidence says)"),
+    ("LLM", "fate-builder's 2.x catalog has no -all (FATE-LLM) images yet (upstream's 2.x fate-llm Dockerfile "
+            "installs python/requirements-fate-llm.txt, which no 2.x tree has)"),
     ("IPCL", "no IPCL on 2.x: ipcl-python is not in any 2.x requirement list and is not proven on Python 3.10"),
     ("FUM", "fate-upgrade-manager upgrades 1.x databases (deploy/upgrade/sql), which no 2.x tree has"),
 )
 
 # RELEASE.md of v2.2.0: Python 3.10; fate_flow/fateflow.env of v2.0.0/v2.1.x: PYTHON=3.8.
 # osx's version: <osx.version> in java/osx/pom.xml. torch: python/requirements-fate.txt.
+# Spark of the 2.x Spark images, one for the whole line: 3.5 is the last Spark line that runs on
+# Python 3.8 (2.0/2.1; pyspark 4.0 needs >=3.9) and supports 3.10 (2.2) and Java 8; upstream's 2.x
+# branches and KubeFATE v2.0.0 used 3.1.3, end of life since 2022 (docker/README.md).
+SPARK = "3.5.9"
+
 RELEASES = (
-    Facts("2.0.0", (("PYTHON_VERSION", "3.8"), ("OSX_VERSION", "1.0.0"), ("TORCH", "torch==1.13.1")),
+    Facts("2.0.0", (("PYTHON_VERSION", "3.8"), ("OSX_VERSION", "1.0.0"), ("TORCH", "torch==1.13.1"),
+                    ("SPARK_VERSION", SPARK)),
           "fate_flow/fateflow.env PYTHON=3.8; java/osx/pom.xml osx.version 1.0.0; KubeFATE v2.0.0 .env: "
           "every image 2.0.0-release"),
-    Facts("2.1.0", (("PYTHON_VERSION", "3.8"), ("OSX_VERSION", "1.1.0"), ("TORCH", "torch==1.13.1")),
+    Facts("2.1.0", (("PYTHON_VERSION", "3.8"), ("OSX_VERSION", "1.1.0"), ("TORCH", "torch==1.13.1"),
+                    ("SPARK_VERSION", SPARK)),
           "fate_flow/fateflow.env PYTHON=3.8; java/osx/pom.xml osx.version 1.1.0; component tags as 2.2.0 "
           "(same eggroll 3.1.0 and FATE-Board 2.1.0; no deployment file of 2.1 names them)",
           component_tags=("eggroll", "fateboard")),
-    Facts("2.1.1", (("PYTHON_VERSION", "3.8"), ("OSX_VERSION", "1.1.0"), ("TORCH", "torch==1.13.1")),
+    Facts("2.1.1", (("PYTHON_VERSION", "3.8"), ("OSX_VERSION", "1.1.0"), ("TORCH", "torch==1.13.1"),
+                    ("SPARK_VERSION", SPARK)),
           "fate_flow/fateflow.env PYTHON=3.8; java/osx/pom.xml osx.version 1.1.0; component tags as 2.2.0 "
           "(same eggroll 3.1.0 and FATE-Board 2.1.0; no deployment file of 2.1 names them)",
           component_tags=("eggroll", "fateboard")),
-    Facts("2.2.0", (("PYTHON_VERSION", "3.10"), ("OSX_VERSION", "1.1.0"), ("TORCH", "torch==2.3.1+cpu")),
+    Facts("2.2.0", (("PYTHON_VERSION", "3.10"), ("OSX_VERSION", "1.1.0"), ("TORCH", "torch==2.3.1+cpu"),
+                    ("SPARK_VERSION", SPARK)),
           "RELEASE.md: Python 3.10; java/osx/pom.xml osx.version 1.1.0; FATE's 2.2 compose tags eggroll and "
           "fateboard with their own versions", component_tags=("eggroll", "fateboard")),
 )
@@ -90,6 +117,7 @@ RELEASES = (
 FACT_HELP = (
     ("PYTHON_VERSION", "Python of the 2.x base image (per FATE release, from the catalog)."),
     ("OSX_VERSION", "osx's version (java/osx/pom.xml), the jar osx's command names."),
+    ("SPARK_VERSION", "Spark (and pyspark) of the 2.x Spark images (the catalog's choice, docker/README.md)."),
 )
 
 CATALOG = Catalog(line="2.x", sources=SOURCES, families=FAMILIES, images=IMAGES, absent=ABSENT,  # type: ignore[arg-type]
