@@ -268,6 +268,7 @@ class BakeRun:
         self.buildx = version_tuple(self.daemon.buildx_version)
         self.checked = builder_checks_needed(plan, options, self.daemon)
         self.cwd = os.getcwd()
+        self.dotenv_noise = dotenv_warnings(Path(self.cwd, ".env"))
         self.metadata: dict[str, Any] = {}
         self.failed: tuple[str, ...] = ()
         self.skipped: list[str] = []
@@ -332,6 +333,8 @@ class BakeRun:
             bake = bake or self.start(remaining, links, loaded)
             try:
                 for line in bake.lines():
+                    if line.strip() in self.dotenv_noise:
+                        continue
                     self.display.line(line)
                     self._keep(line)
                 self.board.end_round(ok=True)
@@ -431,6 +434,23 @@ class BakeRun:
             if source is not None:
                 out[name] = source
         return out
+
+
+# buildx reads ./.env as a compose dotenv file whatever the bake file is, and expands it with no
+# lookup (bake/compose.go, loadDotEnv: dotenv.UnmarshalBytesWithLookup(dt, nil) on 0.13 to 0.29),
+# so FATE-Builder's `TAG=${version}-release` warns on every bake though no HCL reads it; buildx 0.29
+# takes the variable from the environment fate-builder gives it, 0.13 does not.
+_DOTENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def dotenv_warnings(dotenv: Path) -> frozenset[str]:
+    """The exact warnings buildx prints for the variables `dotenv` expands (none without the file)."""
+    try:
+        text = dotenv.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return frozenset()
+    return frozenset(f'WARNING: The "{name}" variable is not set. Defaulting to a blank string.'
+                     for name in _DOTENV_REFERENCE.findall(text))
 
 
 def image_digest(metadata: Mapping[str, Any], image: str) -> str | None:

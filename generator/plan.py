@@ -121,7 +121,9 @@ GITHUB = "https://github.com/"
 
 
 def _git_url(url: str) -> Text:
-    return (Var("GITHUB_URL"), "/" + url[len(GITHUB):]) if url.startswith(GITHUB) else (url,)
+    if url.startswith(GITHUB):
+        return (Var("GITHUB_URL"), "/" + url[len(GITHUB):])
+    return (url,)
 
 
 def _source(source: catalog.Source) -> Value:

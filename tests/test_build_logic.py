@@ -254,3 +254,14 @@ def test_a_refused_push_or_a_lasting_server_error_fails_with_the_registrys_words
     lasting = _Pushes(*["cannot push x: 500 Internal Server Error"] * 3)
     with pytest.raises(EngineError, match="500"):
         build.push(lasting, plan, lambda s: None, sleep=lambda s: None)  # type: ignore[arg-type]
+
+
+def test_the_compose_warnings_of_a_personal_env_are_exactly_those_of_the_variables_it_expands(tmp_path):
+    from generator.build import dotenv_warnings
+
+    assert dotenv_warnings(tmp_path / ".env") == frozenset()
+    (tmp_path / ".env").write_text("FATE_DIR=/x\nTAG=${version}-release\nBASE_TAG=${TAG}\n", encoding="utf-8")
+    assert dotenv_warnings(tmp_path / ".env") == {
+        'WARNING: The "version" variable is not set. Defaulting to a blank string.',
+        'WARNING: The "TAG" variable is not set. Defaulting to a blank string.',
+    }

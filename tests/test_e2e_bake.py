@@ -256,3 +256,15 @@ def test_bake_from_a_directory_holding_neither_fate_dir_nor_the_dockerfiles_nor_
     assert missing == [], result.explain()
     assert sorted(p.name for p in cache.iterdir()) == sorted(BASIC), "cache-to did not write the local cache"
     assert all((cache / name / "index.json").is_file() for name in BASIC)
+
+
+def test_a_personal_env_that_expands_version_gives_no_compose_warnings(workspace, tmp_path):
+    """Issue 15's surprise: buildx reads ./.env as a compose dotenv file and warned twice on every bake
+    for FATE-Builder's `TAG=${version}-release` (buildx 0.13 whatever the environment holds)."""
+    (tmp_path / ".env").write_text("TAG=${version}-release\n", encoding="utf-8")
+    settings = workspace.settings("dotenv", **only("Basic"), **PLAIN)
+    result = workspace.run("bake", "--load", "--output", str(tmp_path / "bake.hcl"), "fateboard",
+                           settings=settings, cwd=tmp_path)
+    assert result.returncode == 0, result.explain()
+    assert "fateboard" in result.output, result.explain()  # the bake's own log is shown, only the noise is not
+    assert 'variable is not set' not in result.output, result.explain()

@@ -20,7 +20,15 @@ import pytest
 
 pytest.register_assert_rewrite("tests.engine")
 
-from .engine import docker, image_layers, local_refs_under, parse_progress, registry_tags, remove_images, run_steps  # noqa: E402
+from .engine import (  # noqa: E402
+    docker,
+    image_layers,
+    local_refs_under,
+    parse_progress,
+    registry_tags,
+    remove_images,
+    run_steps,
+)
 from .test_e2e_bake import DEFAULT_SELECTION  # noqa: E402
 
 pytest_plugins = ["tests.engine"]
