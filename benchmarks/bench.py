@@ -133,7 +133,7 @@ def warm_anatomy(ws: workload.Workspace, selection: str, prefix: str, work: dict
     from generator import entitlements
     from generator.build import bake_call, resolve_targets
     from generator.config import load_config
-    from generator.docker import Engine, version_tuple
+    from generator.engine import Engine, version_tuple
     from generator.plan import build_plan
     from generator.render import bake_variables
 

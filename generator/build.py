@@ -21,7 +21,7 @@ from typing import IO, Any, Literal
 
 from . import doctor, entitlements, inventory, unreachable, waves
 from .config import BakeOptions, Kind
-from .docker import Bake, Engine, EngineError, EngineFacts, FactsQuery, version_tuple
+from .engine import Bake, Engine, EngineError, EngineFacts, FactsQuery, version_tuple
 from .errors import ConfigError, FateBuilderError
 from .plan import Plan
 from .render import bake_variables
@@ -228,7 +228,7 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
     BuildKit cancels the targets still running beside it; they are baked again (their
     finished steps come from cache) so one broken image does not cost the others, and the
     failed ones are named at the end (progress.judge and decide).
-    On a terminal the progress is a live line per image (view.LiveView), else BuildKit's
+    On a terminal the progress is a live line per image (display.LiveView), else BuildKit's
     plain log; both end with a summary table.
     """
     targets = resolve_targets(plan, request.targets)
@@ -296,7 +296,7 @@ class BakeRun:
         bake: Bake | None = self.start(first, {}, self._loaded(first, rounds)) if can_start_early(
             self.daemon) else None
         try:
-            from . import view  # noqa: F401  rich's import, while bake starts
+            from . import display  # noqa: F401  rich's import, while bake starts
 
             if self.checked:
                 preflight(self.query.result(), self.plan, self.options, self.out)
@@ -401,13 +401,13 @@ class BakeRun:
         return out
 
     def _display(self, targets: tuple[str, ...], stream: IO[str]) -> Any:
-        from . import view
+        from . import display
 
         shown = [*dependencies_of(self.plan, targets), *targets]
-        self.board = view.Board([t.name for t in self.plan.targets if t.name in shown], push=self.options.push,
+        self.board = display.Board([t.name for t in self.plan.targets if t.name in shown], push=self.options.push,
                                 parents={t.name: t.parent for t in self.plan.targets})
         live = self.options.progress in (None, "auto") and stream.isatty()
-        return view.LiveView(self.board, stream=stream) if live else view.PlainView(
+        return display.LiveView(self.board, stream=stream) if live else display.PlainView(
             self.board, echo=self.options.progress != "quiet", stream=stream)
 
     def _below_failed(self, name: str) -> bool:

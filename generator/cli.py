@@ -13,14 +13,14 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
-from . import report
+from . import formats
 from .config import PROGRESS_MODES, PROJECT_FILE, SETTING_NAMES, Config, load_config
 from .errors import ConfigError, FateBuilderError
 from .plan import Plan, build_plan
 
 if TYPE_CHECKING:
-    from .docker import Engine
     from .doctor import Check
+    from .engine import Engine
 from .render import DEFAULT_OUTPUT, PERSONAL_OUTPUT, render, structural_differences, write_atomic
 
 
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", "-f", type=Path, default=DEFAULT_OUTPUT, help="the file to compare")
 
     p = command("plan", "show what the configuration builds")
-    p.add_argument("--format", choices=report.FORMATS, default="table")
+    p.add_argument("--format", choices=formats.FORMATS, default="table")
 
     p = command("bake", "build with docker buildx bake what the settings ask for")
     p.add_argument("targets", nargs="*", metavar="TARGET|GROUP", help="what to build (default: the selection)")
@@ -189,7 +189,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    sys.stdout.write(report.format_plan(_plan(args), args.format))
+    sys.stdout.write(formats.format_plan(_plan(args), args.format))
     return 0
 
 
@@ -199,7 +199,7 @@ def _say(line: str) -> None:
 
 def cmd_bake(args: argparse.Namespace) -> int:
     from . import build
-    from .docker import Engine
+    from .engine import Engine
 
     plan = _plan(args)
     options = plan.config.bake_options
@@ -261,7 +261,7 @@ def _write(path: Path, plan: Plan) -> Path:
 
 def cmd_push(args: argparse.Namespace) -> int:
     from . import build
-    from .docker import Engine
+    from .engine import Engine
 
     pushed = build.push(Engine(), _plan(args), _say)
     _say(f"pushed {len(pushed)} image(s)")
@@ -270,7 +270,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def cmd_save(args: argparse.Namespace) -> int:
     from . import build
-    from .docker import Engine
+    from .engine import Engine
 
     build.save(Engine(), _plan(args), args.output_dir, _say, base_images=args.base_images)
     return 0
@@ -278,7 +278,7 @@ def cmd_save(args: argparse.Namespace) -> int:
 
 def cmd_load(args: argparse.Namespace) -> int:
     from . import build
-    from .docker import Engine
+    from .engine import Engine
 
     build.load(Engine(), args.directory, _say)
     return 0
@@ -286,7 +286,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from . import doctor
-    from .docker import Engine
+    from .engine import Engine
 
     plan = _plan(args)
     options = plan.config.bake_options

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import entitlements, waves
 from .config import BakeOptions
-from .docker import EngineFacts, version_at_least, version_tuple
+from .engine import EngineFacts, version_at_least, version_tuple
 from .plan import Plan
 from .release import MARKERS
 

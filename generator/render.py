@@ -9,7 +9,7 @@ from pathlib import Path
 import jinja2
 
 from . import catalog, waves
-from .config import Config
+from .config import Config, shipped_dir
 from .network import network_file
 from .plan import (
     ContextKey,
@@ -25,7 +25,7 @@ from .plan import (
     tag_values,
 )
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATES = shipped_dir("templates")
 TEMPLATE_NAME = "docker-bake.hcl.j2"
 # The committed file, in the directory fate-builder runs in (the checkout, for `make`).
 DEFAULT_OUTPUT = Path("docker-bake.hcl")

@@ -10,7 +10,7 @@ from python_on_whales import DockerClient
 from generator import build, doctor
 from generator.build import bake_arguments, bake_call, resolve_targets
 from generator.config import BakeOptions, parse_docker_options
-from generator.docker import Engine, EngineError, EngineFacts
+from generator.engine import Engine, EngineError, EngineFacts
 from generator.errors import ConfigError
 
 from .conftest import ALL_OFF, plan_of

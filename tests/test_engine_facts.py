@@ -17,7 +17,7 @@ import pytest
 from python_on_whales import DockerClient
 
 from generator import build
-from generator.docker import Bake, Engine, EngineError, EngineFacts, parse_info, parse_inspect
+from generator.engine import Bake, Engine, EngineError, EngineFacts, parse_info, parse_inspect
 
 from .conftest import plan_of
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import progress, view
+from generator import display, progress
 from generator.progress import decide, judge, parse, read
 
 DATA = Path(__file__).parent / "data" / "progress"
@@ -199,8 +199,8 @@ def test_the_children_of_a_failed_target_are_not_baked_again():
 PARENTS = {"base-image": None, "fateflow": "base-image", "fateboard": None, "eggroll": "base-image"}
 
 
-def replay(engine: str, scenario: str, *, until: str | None = None) -> view.Board:
-    board = view.Board(BASIC, parents=PARENTS, clock=Clock())
+def replay(engine: str, scenario: str, *, until: str | None = None) -> display.Board:
+    board = display.Board(BASIC, parents=PARENTS, clock=Clock())
     board.new_round()
     for line in stream(engine, scenario).splitlines(keepends=True):
         board.feed(line)
@@ -247,7 +247,7 @@ def test_the_summary_has_result_time_size_and_digest_per_image(engine):
     board.end_round(ok=True)
     metadata = json.loads((DATA / f"{engine}-cold.metadata.json").read_text(encoding="utf-8"))
     out = io.StringIO()
-    shown = view.PlainView(board, stream=out)
+    shown = display.PlainView(board, stream=out)
     shown.summary(metadata, {"fateflow": 12_345_678})
     text = out.getvalue()
     assert "IMAGE" in text and "DIGEST" in text
@@ -258,11 +258,11 @@ def test_the_summary_has_result_time_size_and_digest_per_image(engine):
 
 
 def test_the_plain_view_echoes_the_log_and_quiet_does_not():
-    board = view.Board(["a"], clock=Clock())
+    board = display.Board(["a"], clock=Clock())
     board.new_round()
     out, silent = io.StringIO(), io.StringIO()
-    view.PlainView(board, stream=out).line("#1 [a 1/2] RUN x\n")
-    view.PlainView(board, echo=False, stream=silent).line("#1 DONE 0.1s\n")
+    display.PlainView(board, stream=out).line("#1 [a 1/2] RUN x\n")
+    display.PlainView(board, echo=False, stream=silent).line("#1 DONE 0.1s\n")
     assert out.getvalue() == "#1 [a 1/2] RUN x\n" and silent.getvalue() == ""
 
 
@@ -271,7 +271,7 @@ def test_the_live_view_draws_one_line_per_image_on_a_terminal():
 
     board = replay("0.29", "fail", until="RUN false")
     out = io.StringIO()
-    Console(file=out, force_terminal=True, width=100).print(view.board_table(board))
+    Console(file=out, force_terminal=True, width=100).print(display.board_table(board))
     lines = [line for line in out.getvalue().splitlines() if line.strip()]
     assert len(lines) == len(BASIC)
     assert any("fateboard" in line and "building" in line for line in lines)
@@ -289,7 +289,7 @@ def test_under_the_summary_the_failed_step_is_shown_and_the_log_named_last(engin
     board = replay(engine, "fail")
     board.end_round(ok=False, failed=["fateboard"])
     out = io.StringIO()
-    view.PlainView(board, echo=False, stream=out).summary(
+    display.PlainView(board, echo=False, stream=out).summary(
         {}, {}, dockerfiles={"fateboard": "docker/fateboard/Dockerfile"}, log=".fate-builder/logs/bake-1.log")
     lines = [line for line in out.getvalue().splitlines() if line.strip()]
     assert "fateboard failed at docker/fateboard/Dockerfile:11: RUN false (exit code 1)" in lines
@@ -299,14 +299,14 @@ def test_under_the_summary_the_failed_step_is_shown_and_the_log_named_last(engin
 def test_a_failed_steps_last_lines_of_output_are_shown():
     failure = progress.Failure("fate-test", "[fate-test 3/4] RUN pip install x", "RUN pip install x",
                                "docker/fate-test/Dockerfile:9", 2, ("Collecting x", "ERROR: No matching distribution"))
-    lines = view.failure_lines([failure], {})
+    lines = display.failure_lines([failure], {})
     assert lines[0] == "fate-test failed at docker/fate-test/Dockerfile:9: RUN pip install x (exit code 2)"
     assert lines[-1] == "    ERROR: No matching distribution"
 
 
 def test_a_parent_whose_steps_ran_under_its_childs_name_is_shown_built_not_cached():
     clock = Clock()
-    board = view.Board(["p", "c"], parents={"c": "p"}, clock=clock)
+    board = display.Board(["p", "c"], parents={"c": "p"}, clock=clock)
     board.new_round()
     for line in ["#1 [p 1/2] COPY a /a", "#1 CACHED", "#2 [c 2/2] RUN make", "#2 DONE 3.0s",
                  "#3 [p] exporting to image", "#3 DONE 0.1s", "#4 [c 3/3] RUN x", "#4 DONE 1.0s",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from generator import catalog, waves
 from generator.build import bake_call, bake_waves, link_mode, parent_source
 from generator.config import BakeOptions
-from generator.docker import EngineFacts
+from generator.engine import EngineFacts
 
 from .conftest import ALL_OFF, plan_of
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from generator.docker import version_tuple
+from generator.engine import version_tuple
 from generator.entitlements import Access, grants
 
 
