@@ -243,10 +243,10 @@ def _platforms(name: str, value: str, raw: Mapping[str, str]) -> tuple[str, ...]
 def _check_platforms(value: str, platforms: tuple[str, ...], flags: frozenset[str], cat: catalog.Catalog) -> None:
     """Every family switched on that the release line has, has images for all of the platforms."""
     available = cat.flags_for(platforms)
-    beyond = [f"Build_{flag}" for flag in catalog.FLAGS
+    beyond = [catalog.flag_setting(flag) for flag in catalog.FLAGS
               if flag in flags and flag in cat.flags_for(()) and flag not in available]
     if beyond:
-        families = ", ".join(f"Build_{flag}" for flag in catalog.FLAGS if flag in available)
+        families = ", ".join(catalog.flag_setting(flag) for flag in catalog.FLAGS if flag in available)
         raise ConfigError(
             f"Platform={value}: only the {families} family exists for {','.join(platforms)}; "
             f"set {', '.join(f'{name}=0' for name in beyond)}"
@@ -452,7 +452,7 @@ SETTING_NAMES = tuple(s.name for s in SETTINGS)
 DEFAULTS = {s.name: s.default for s in SETTINGS}
 BY_SETTING = {s.name: s for s in SETTINGS}
 
-FLAG_SETTINGS = {f"Build_{flag}": flag for flag in catalog.FLAGS}
+FLAG_SETTINGS = {catalog.flag_setting(flag): flag for flag in catalog.FLAGS}
 
 
 def _assemble(raw: Mapping[str, str], release: Release) -> Config:

@@ -14,12 +14,15 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from .progress import Failure, Progress, Vertex, failures
 
+# What an image is at a moment of the bake; FINAL ones stay so for the rest of it.
+State = Literal["waiting", "building", "cached", "built", "pushed", "failed", "cancelled", "skipped"]
+
 # state -> (mark, style)
-STYLES = {
+STYLES: dict[State, tuple[str, str]] = {
     "waiting": ("·", "dim"),
     "building": ("▸", "cyan"),
     "cached": ("✓", "green"),
@@ -29,13 +32,13 @@ STYLES = {
     "cancelled": ("○", "yellow"),
     "skipped": ("–", "yellow"),
 }
-FINAL = ("cached", "built", "pushed", "failed", "skipped")
+FINAL: tuple[State, ...] = ("cached", "built", "pushed", "failed", "skipped")
 
 
 @dataclass(frozen=True)
 class Row:
     image: str
-    state: str
+    state: State
     detail: str = ""
     seconds: float | None = None
 
@@ -81,6 +84,7 @@ class Board:
     def _finished_row(self, image: str, vertices: list[Vertex], export: Vertex | None) -> Row:
         steps = [v for v in vertices if v.is_step]
         end = max((v.finished_at for v in vertices if v.finished_at is not None), default=None)
+        state: State
         if export is not None and any("pushing" in line for line in export.output):
             state = "pushed"
         elif steps and not any(v.executed for v in steps):
@@ -217,9 +221,8 @@ def summary_table(board: Board, metadata: Mapping[str, Any], sizes: Mapping[str,
     for column, justify in columns:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in board.rows():
-        state = row.state if row.state in FINAL else "not built"
-        style = STYLES.get(state, ("", "yellow"))[1]
-        result = Text(row.text if row.state in FINAL else state, style=style)
+        final = row.state in FINAL
+        result = Text(row.text if final else "not built", style=STYLES[row.state][1] if final else "yellow")
         cells: list[Any] = [row.image, result, _seconds(row.seconds), _size(sizes.get(row.image)),
                             digest_of(metadata, row.image)]
         if not sizes:

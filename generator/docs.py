@@ -49,7 +49,7 @@ def images_table(lang: str, line: Line = "1.x") -> str:
             f"`{image.name}`",
             f"`{image.parent}`" if image.parent else h["external"].get(image.external, image.external),
             f"`docker/{cat.family_of(image).dockerfile_dir}/`",
-            ", ".join(f"`Build_{f}=1`" for f in image.flags),
+            ", ".join(f"`{catalog.flag_setting(f)}=1`" for f in image.flags),
             h["yes"] if image.arm64 else "",
             f"`{image.tag_variable}`",
             image.summary if lang == "en" else image.summary_zh,

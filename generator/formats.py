@@ -25,7 +25,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "tag": config.tag,
         "base_tag": config.base_tag,
         "fate_version": config.fate_version,
-        "flags": {f"Build_{f}": f in config.flags for f in catalog.FLAGS},
+        "flags": {catalog.flag_setting(f): f in config.flags for f in catalog.FLAGS},
         "images": [
             {
                 "name": p.name,

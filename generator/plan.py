@@ -219,7 +219,7 @@ def bake_target(image: Image, cat: Catalog | None = None) -> Target:
     origin = f"FROM {image.parent}" if image.parent else f"FROM {image.external}"
     return Target(
         name=image.name,
-        comment=f"{image.name}: {image.summary} ({origin}; Build_{', Build_'.join(image.flags)})",
+        comment=f"{image.name}: {image.summary} ({origin}; {', '.join(map(catalog.flag_setting, image.flags))})",
         context=(Var("DOCKER_DIR"), f"/{family.dockerfile_dir}"),
         dockerfile=family.dockerfile,
         tags=(_name(image),),
@@ -279,47 +279,41 @@ def is_enabled(image: Image, flags: frozenset[str]) -> bool:
     return all(flag in flags for flag in image.flags)
 
 
-def _flag_comment(flag: str) -> str:
-    return f"Build_{flag}=1"
+def _on(flag: str) -> str:
+    return f"{catalog.flag_setting(flag)}=1"
 
 
-def build_plan(config: Config) -> Plan:
-    cat = catalog_of(config)
-    release_facts(config)
-    targets = tuple(image for image in cat.images if valid_for(image, config.platforms))
-    chosen = [image for image in targets if is_enabled(image, config.flags)]
-    if not chosen:
-        on = ", ".join(f"Build_{f}=1" for f in catalog.FLAGS if f in config.flags) or "every Build_* flag is 0"
-        raise ConfigError(
-            f"no image selected ({on}): set Build_Basic=1 or another family flag whose images exist for "
-            f"Platform={','.join(config.platforms)}"
-        )
-    selected = {image.name for image in chosen}
-    needed = set(selected)
+def _needed(cat: Catalog, chosen: list[Image]) -> set[str]:
+    """The chosen images and every parent they are built on."""
+    needed = {image.name for image in chosen}
     for image in chosen:
         needed.update(parent.name for parent in cat.ancestors(image))
+    return needed
 
+
+def _planned(config: Config, cat: Catalog, targets: tuple[Image, ...], selected: set[str]) -> tuple[PlannedImage, ...]:
+    """The images this configuration builds, in catalog order, each with its tag and role."""
     tags = tag_values(config)
 
-    def tag_of(image: Image) -> str:
-        return tags[image.tag_variable]
+    def reference(image: Image) -> str:
+        return image_ref(config.prefix, image.name, tags[image.tag_variable])
 
-    planned = []
-    for image in targets:
-        if image.name not in needed:
-            continue
-        parent = cat.by_name[image.parent] if image.parent else None
-        planned.append(
-            PlannedImage(
-                image=image,
-                tag=tag_of(image),
-                reference=image_ref(config.prefix, image.name, tag_of(image)),
-                role="selected" if image.name in selected else "dependency",
-                platforms=config.platforms,
-                parent_reference=image_ref(config.prefix, parent.name, tag_of(parent)) if parent else None,
-            )
+    needed = _needed(cat, [image for image in targets if image.name in selected])
+    return tuple(
+        PlannedImage(
+            image=image,
+            tag=tags[image.tag_variable],
+            reference=reference(image),
+            role="selected" if image.name in selected else "dependency",
+            platforms=config.platforms,
+            parent_reference=reference(cat.by_name[image.parent]) if image.parent else None,
         )
+        for image in targets if image.name in needed
+    )
 
+
+def _groups(config: Config, targets: tuple[Image, ...], planned: tuple[PlannedImage, ...]) -> tuple[Group, ...]:
+    """default (the selection), all (every image for the platforms) and one group per flag."""
     groups = [
         Group("default", "The configured selection (docker buildx bake with no target builds it).",
               tuple(p.name for p in planned if p.role == "selected")),
@@ -329,9 +323,24 @@ def build_plan(config: Config) -> Plan:
     for flag in catalog.FLAGS:
         members = tuple(image.name for image in targets if flag in image.flags)
         if members:
-            groups.append(Group(flag.lower(), f"Images {_flag_comment(flag)} enables.", members))
+            groups.append(Group(flag.lower(), f"Images {_on(flag)} enables.", members))
+    return tuple(groups)
 
-    return Plan(config=config, targets=targets, images=tuple(planned), groups=tuple(groups),
+
+def build_plan(config: Config) -> Plan:
+    cat = catalog_of(config)
+    release_facts(config)
+    targets = tuple(image for image in cat.images if valid_for(image, config.platforms))
+    chosen = [image for image in targets if is_enabled(image, config.flags)]
+    if not chosen:
+        on = ", ".join(_on(f) for f in catalog.FLAGS if f in config.flags) or "every Build_* flag is 0"
+        raise ConfigError(
+            f"no image selected ({on}): set Build_Basic=1 or another family flag whose images exist for "
+            f"Platform={','.join(config.platforms)}"
+        )
+    selected = {image.name for image in chosen}
+    planned = _planned(config, cat, targets, selected)
+    return Plan(config=config, targets=targets, images=planned, groups=_groups(config, targets, planned),
                 warnings=_warnings(config, targets, selected))
 
 
@@ -343,7 +352,7 @@ def _warnings(config: Config, targets: tuple[Image, ...], selected: set[str]) ->
         if flag not in config.flags:
             continue
         if flag in absent:
-            out.append(f"Build_{flag}=1 selects nothing on FATE {config.release.line}: {absent[flag]}")
+            out.append(f"{_on(flag)} selects nothing on FATE {config.release.line}: {absent[flag]}")
             continue
         if any(flag in image.flags and image.name in selected for image in targets):
             continue
@@ -351,5 +360,5 @@ def _warnings(config: Config, targets: tuple[Image, ...], selected: set[str]) ->
                    for image in targets if flag in image.flags]
         if missing:
             fewest = min(missing, key=len)
-            out.append(f"Build_{flag}=1 selects no image without {' and '.join(f'Build_{f}=1' for f in fewest)}")
+            out.append(f"{_on(flag)} selects no image without {' and '.join(_on(f) for f in fewest)}")
     return tuple(out)

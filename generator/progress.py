@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 _VERTEX_LINE = re.compile(r"^#(\d+) (.*)$")
 # [target] name | [target stage k/n] name | [target linux/arm64 k/n] name | [k/n] name | [internal] name
@@ -82,12 +83,17 @@ def parse_label(text: str) -> Label:
     return Label(target, name, stage, step, steps, text)
 
 
+# What a line of plain progress is: a vertex started (or shown again), cached, done, failed or
+# canceled, or a line of its output; an error summary (` > [x 2/5] ...`), bake's own ERROR, or
+# the `Dockerfile:11` location that follows an error summary.
+EventKind = Literal["started", "cached", "done", "failed", "canceled", "output", "summary", "error", "location"]
+
+
 @dataclass(frozen=True)
 class Event:
-    """One line of progress. kind: started, cached, done, failed, canceled, output, summary, error,
-    location (`Dockerfile:11` after an error summary)."""
+    """One line of progress, of one `kind`."""
 
-    kind: str
+    kind: EventKind
     vertex: str | None = None
     label: Label | None = None
     text: str = ""
@@ -288,11 +294,15 @@ def judge(events: Iterable[Event], known: Iterable[str]) -> Verdict:
     return Verdict(tuple(failed), tuple(broken), tuple(canceled), engine_lost)
 
 
+# After a failed bake: bake `remaining` again, stop because the engine went away, or stop.
+Action = Literal["retry", "engine-lost", "give-up"]
+
+
 @dataclass(frozen=True)
 class Decision:
     """After a failed bake: `action` is retry (bake `remaining` again), engine-lost or give-up."""
 
-    action: str
+    action: Action
     remaining: tuple[str, ...]
     failed: tuple[str, ...]
     no_cache: bool = False

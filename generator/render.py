@@ -184,7 +184,7 @@ def structural_differences(config: Config, committed: Config) -> list[str]:
 
     Only the selection and the platforms shape the file; everything else is a variable.
     """
-    changed = [f"Build_{flag}={int(flag in config.flags)}" for flag in catalog.FLAGS
+    changed = [f"{catalog.flag_setting(flag)}={int(flag in config.flags)}" for flag in catalog.FLAGS
                if (flag in config.flags) != (flag in committed.flags)]
     if config.platforms != committed.platforms:
         changed.append(f"Platform={','.join(config.platforms)}")
@@ -238,7 +238,7 @@ def plan_waves(plan: Plan, steps: waves.Steps | None = None) -> tuple[tuple[str,
 def render(plan: Plan, bake_file: Path = DEFAULT_OUTPUT, steps: waves.Steps | None = None) -> str:
     """The full text of the bake file; the same plan (and Dockerfiles) always give the same bytes."""
     config = plan.config
-    flags = " ".join(f"Build_{f}={int(f in config.flags)}" for f in catalog.FLAGS)
+    flags = " ".join(f"{catalog.flag_setting(f)}={int(f in config.flags)}" for f in catalog.FLAGS)
     return _environment().get_template(TEMPLATE_NAME).render(
         settings=f"Platform={','.join(config.platforms)} PREFIX={config.prefix} "
         f"TAG={config.tag} BASE_TAG={config.base_tag}",

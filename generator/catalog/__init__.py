@@ -21,6 +21,7 @@ from .model import (
     Role,
     Source,
     TagKind,
+    flag_setting,
 )
 
 CATALOGS: dict[Line, Catalog] = {"1.x": v1.CATALOG, "2.x": v2.CATALOG}
@@ -45,5 +46,5 @@ ancestors = _V1.ancestors
 __all__ = [
     "BY_NAME", "CATALOGS", "FAMILIES", "FAMILY_BY_NAME", "FLAGS", "IMAGES", "PLATFORMS", "SOURCES",
     "SOURCE_BY_NAME", "Catalog", "Facts", "Family", "Flag", "Image", "Platform", "Role", "Source", "TagKind",
-    "ancestors", "family_of", "flags_for", "for_line", "sources_of",
+    "ancestors", "family_of", "flag_setting", "flags_for", "for_line", "sources_of",
 ]

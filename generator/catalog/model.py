@@ -18,6 +18,12 @@ from ..release import Line
 Flag = Literal["Basic", "Spark", "NN", "GPU", "LLM", "IPCL", "OP", "FUM"]
 FLAGS: tuple[Flag, ...] = get_args(Flag)
 
+
+def flag_setting(flag: str) -> str:
+    """The setting that switches a family on: Build_Basic for Basic (the bake group is "basic")."""
+    return f"Build_{flag}"
+
+
 Platform = Literal["amd64", "arm64"]
 PLATFORMS: tuple[Platform, ...] = get_args(Platform)
 
