@@ -15,12 +15,10 @@ from generator import catalog
 from generator.config import load_config
 from generator.plan import build_plan
 from testsupport import buildx_available, scrubbed_environ
-
-ROOT = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from testsupport.constants import IN_CI, ROOT  # noqa: F401 (ROOT: test modules import it from here)
 
 # Every Build_* flag off, so a test names exactly the families it wants.
-ALL_OFF = {f"Build_{f}": "0" for f in catalog.FLAGS}
+ALL_OFF = {catalog.flag_setting(f): "0" for f in catalog.FLAGS}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

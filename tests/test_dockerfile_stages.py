@@ -28,12 +28,12 @@ import pytest
 
 from generator.progress import read as read_progress
 from testsupport import bake_allow_flags, write_fate_checkout
+from testsupport.constants import DOCKER, IN_CI
 
-from .test_dockerfiles import DOCKER, FATE_REQUIREMENTS, render_bake
+from .test_dockerfiles import FATE_REQUIREMENTS, render_bake
 
 pytestmark = pytest.mark.engine
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 # Variables of the bake file: values in the test's environment would override the render.
 _BAKE_VARIABLES = {
     "PREFIX",

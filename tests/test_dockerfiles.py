@@ -7,7 +7,6 @@ The bake-level checks need only the buildx plugin (`docker buildx bake --print`)
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import importlib.util
 import json
@@ -19,7 +18,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import dockerfile
@@ -29,172 +27,22 @@ from generator import catalog
 from generator.plan import build_plan, context_key
 from generator.render import render
 from testsupport import fate_paths
+from testsupport.constants import DOCKER, IN_CI
+from testsupport.dockerfile_model import (
+    FATE_CONTEXTS,
+    Landing,  # noqa: F401 (the 2.x tests import the model's names from here)
+    all_dockerfiles,
+    family_dockerfile,
+    family_fate_reads,
+    fate_reads,
+    load,
+    missing_from_fate,
+    mount_options,
+    resolve,
+)
+from testsupport.dockerfile_model import ancestor_families as _ancestor_families  # noqa: F401 (2.x tests)
 
-from .conftest import ALL_OFF, ROOT, config_of
-
-DOCKER = ROOT / "docker"
-
-# ---------------------------------------------------------------------------------------
-# A small model of a Dockerfile: global ARGs, stages, and what each stage refers to.
-
-_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-_VAR = re.compile(rf"\$(?:\{{(?P<braced>{_NAME})(?P<op>:[-+])?(?P<word>[^}}]*)\}}|(?P<bare>{_NAME}))")
-
-
-def expand(text: str, scope: dict[str, str]) -> str:
-    """Dockerfile variable substitution for ${X}, $X, ${X:-word} and ${X:+word}."""
-
-    def sub(m: re.Match) -> str:
-        name = m.group("braced") or m.group("bare")
-        value = scope.get(name, "")
-        if m.group("op") == ":-":
-            return value or m.group("word")
-        if m.group("op") == ":+":
-            return m.group("word") if value else ""
-        return value
-
-    return _VAR.sub(sub, text)
-
-
-def flag_values(flags: tuple[str, ...], name: str) -> list[str]:
-    prefix = f"--{name}="
-    return [f[len(prefix) :] for f in flags if f.startswith(prefix)]
-
-
-def mount_options(flags: tuple[str, ...]) -> list[dict[str, str]]:
-    mounts = []
-    for spec in flag_values(flags, "mount"):
-        opts = {}
-        for part in spec.split(","):
-            key, _, value = part.partition("=")
-            opts[key.strip()] = value.strip()
-        mounts.append(opts)
-    return mounts
-
-
-@dataclass
-class Stage:
-    index: int
-    base: str  # the FROM reference as written
-    name: str | None
-    platform: str | None
-    commands: list = field(default_factory=list)
-
-    def references(self) -> list[str]:
-        """Names used by COPY/ADD --from and RUN --mount from=, as written."""
-        refs = []
-        for cmd in self.commands:
-            if cmd.cmd.upper() in ("COPY", "ADD"):
-                refs += flag_values(cmd.flags, "from")
-            if cmd.cmd.upper() == "RUN":
-                refs += [m["from"] for m in mount_options(cmd.flags) if "from" in m]
-        return refs
-
-
-@dataclass
-class Dockerfile:
-    path: Path
-    global_args: dict[str, str | None]
-    stages: list[Stage]
-
-    @property
-    def stage_names(self) -> set[str]:
-        return {s.name for s in self.stages if s.name}
-
-
-def load(path: Path) -> Dockerfile:
-    global_args: dict[str, str | None] = {}
-    stages: list[Stage] = []
-    for cmd in dockerfile.parse_file(str(path)):
-        op = cmd.cmd.upper()
-        if op == "FROM":
-            value = list(cmd.value)
-            name = value[2].lower() if len(value) >= 3 and value[1].upper() == "AS" else None
-            platform = (flag_values(cmd.flags, "platform") or [None])[0]
-            stages.append(Stage(len(stages), value[0], name, platform))
-        elif not stages:
-            if op == "ARG":
-                for item in cmd.value:
-                    key, eq, default = item.partition("=")
-                    global_args[key] = default if eq else None
-        else:
-            stages[-1].commands.append(cmd)
-    return Dockerfile(path, global_args, stages)
-
-
-def all_dockerfiles() -> list[Path]:
-    return sorted(DOCKER.rglob("Dockerfile"))
-
-
-def family_dockerfile(family: str) -> Path:
-    return DOCKER / family / "Dockerfile"
-
-
-@dataclass
-class Resolution:
-    """What one target's Dockerfile refers to on one platform, with the bake file's args."""
-
-    from_images: dict[str, str]  # external or parent reference -> stage that uses it
-    used_contexts: set[str]
-    reachable: list[Stage]
-    problems: list[str]
-
-
-def resolve(
-    df: Dockerfile, args: dict[str, str], contexts: dict[str, str], arch: str, target_stage: str | None = None
-) -> Resolution:
-    scope = {k: (v or "") for k, v in df.global_args.items()}
-    scope.update({k: v for k, v in args.items() if k in df.global_args})
-    scope.update(
-        {
-            "TARGETARCH": arch,
-            "TARGETOS": "linux",
-            "TARGETPLATFORM": f"linux/{arch}",
-            "BUILDARCH": "amd64",
-            "BUILDOS": "linux",
-            "BUILDPLATFORM": "linux/amd64",
-        }
-    )
-    by_name = {s.name: s for s in df.stages if s.name}
-    problems: list[str] = []
-    from_images: dict[str, str] = {}
-    used: set[str] = set()
-    seen: set[int] = set()
-    order: list[Stage] = []
-
-    def stage_label(stage: Stage) -> str:
-        return stage.name or f"#{stage.index}"
-
-    def visit(stage: Stage) -> None:
-        if stage.index in seen:
-            return
-        seen.add(stage.index)
-        base = expand(stage.base, scope)
-        earlier = {s.name: s for s in df.stages[: stage.index] if s.name}
-        if base.lower() in earlier:
-            visit(earlier[base.lower()])
-        elif base != "scratch":
-            key = context_key(base)
-            from_images[base] = stage_label(stage)
-            if key in contexts:
-                used.add(key)
-        for ref in stage.references():
-            name = expand(ref, scope).lower()
-            if name in by_name:
-                visit(by_name[name])
-            elif name in contexts:
-                used.add(name)
-            else:
-                problems.append(
-                    f"{df.path}: stage {stage_label(stage)} uses --from={ref}, "
-                    f"which is neither a stage nor a context the bake file provides"
-                )
-        order.append(stage)
-
-    start = by_name[target_stage] if target_stage else df.stages[-1]
-    visit(start)
-    return Resolution(from_images, used, order, problems)
-
+from .conftest import ALL_OFF, config_of
 
 # ---------------------------------------------------------------------------------------
 # The rendered bake file, as `docker buildx bake --print` resolves it.
@@ -420,160 +268,6 @@ def test_git_sources_are_pinned_to_their_version_variables(printed):
 # ---------------------------------------------------------------------------------------
 # What the Dockerfiles read from FATE, against the paths of the real FATE v1.11.2 tree.
 
-# Named context -> its folder in FATE_DIR ("" is the root).
-FATE_CONTEXTS = {s.name: s.path for s in catalog.SOURCES if s.path is not None}
-_SHELL_SPLIT = re.compile(r"""[\s;|&<>()'"`=,]+""")
-_PATH_TOKEN = re.compile(r"[A-Za-z0-9_.+@*-]*(/[A-Za-z0-9_.+@*-]+)+/?")
-
-
-@dataclass(frozen=True)
-class Landing:
-    """Where a FATE path lands in a build: `dest` (absolute) holds `source` (FATE-relative);
-    with a `pattern`, `dest` is a folder of the FATE files matching it."""
-
-    dest: str
-    source: str
-    pattern: str | None = None
-
-    def fate_path(self, path: str) -> str | None:
-        """The FATE path behind absolute `path`, or None if `path` is not under this landing."""
-        if path != self.dest and not path.startswith(self.dest.rstrip("/") + "/"):
-            return None
-        rest = path[len(self.dest) :].strip("/")
-        if self.pattern is None:
-            return posixpath.normpath(posixpath.join(self.source, rest)) if rest else self.source
-        first = rest.split("/")[0]
-        if not rest or not fnmatch.fnmatchcase(first, posixpath.basename(self.pattern)):
-            return None
-        return posixpath.normpath(posixpath.join(self.source, rest))
-
-
-@dataclass(frozen=True)
-class FateRead:
-    dockerfile: str
-    instruction: str
-    path: str  # relative to FATE_DIR; may be a COPY pattern
-
-    def __str__(self) -> str:
-        return f"{self.dockerfile}: {self.instruction[:90]!r} reads {self.path}"
-
-
-def _context_path(context: str, source: str, contexts: dict[str, str] = FATE_CONTEXTS) -> str:
-    return posixpath.normpath(posixpath.join(contexts[context], source.lstrip("/") or "."))
-
-
-def _move(landing: Landing, src: str, dest: str) -> Landing | None:
-    """`landing` as seen after `COPY --from=<its stage> src dest`, if src covers it."""
-    src, dest = posixpath.normpath(src), posixpath.normpath(dest)
-    if landing.dest != src and not landing.dest.startswith(src.rstrip("/") + "/"):
-        return None
-    return Landing(posixpath.normpath(dest + landing.dest[len(src) :]), landing.source, landing.pattern)
-
-
-def fate_reads(df: Dockerfile, inherited: tuple[Landing, ...] = (),
-               contexts: dict[str, str] = FATE_CONTEXTS) -> tuple[list[FateRead], list[Landing]]:
-    """Every FATE path `df` reads, and where its final stage puts FATE's files.
-
-    Reads are the sources of `COPY --from=<FATE context>`, the `source` of
-    `RUN --mount=...,from=<FATE context>`, and the paths a RUN step names (relative ones
-    against WORKDIR) that fall where this Dockerfile, or a parent image (`inherited`),
-    put FATE's files. A path under a folder this Dockerfile writes itself from elsewhere
-    is its own; a path with a `target` folder is Maven's output.
-    """
-    label = df.path.relative_to(DOCKER).as_posix() if df.path.is_relative_to(DOCKER) else df.path.name
-    reads: list[FateRead] = []
-    final: list[Landing] = []
-    # stage name -> (landings, folders written from elsewhere, WORKDIR) at its end
-    states: dict[str, tuple[list[Landing], list[str], str]] = {}
-    for stage in df.stages:
-        bases = [stage.base.lower().replace("${targetarch}", arch) for arch in catalog.PLATFORMS]
-        if any(b in states for b in bases):
-            landings, own, workdir = [], [], "/"
-            for b in dict.fromkeys(b for b in bases if b in states):
-                landings += states[b][0]
-                own += states[b][1]
-                workdir = states[b][2]
-        else:
-            landings = list(inherited) if stage.base.startswith("${PREFIX}/") else []
-            own, workdir = [], "/"
-        for cmd in stage.commands:
-            op = cmd.cmd.upper()
-            if op == "WORKDIR":
-                workdir = posixpath.normpath(posixpath.join(workdir, cmd.value[0]))
-            elif op in ("COPY", "ADD"):
-                *sources, dest = cmd.value
-                dest_abs = posixpath.join(workdir, dest)
-                ctx = (flag_values(cmd.flags, "from") or [None])[0]
-                if ctx is not None and ctx.lower() in states and len(sources) == 1:
-                    # FATE's files passed on from an earlier stage land under dest too.
-                    moved = [_move(landing, sources[0], dest_abs) for landing in states[ctx.lower()][0]]
-                    landings += [m for m in moved if m]
-                    if any(moved):
-                        continue
-                if ctx not in contexts:
-                    own.append(posixpath.normpath(dest_abs))
-                    continue
-                for src in sources:
-                    fate = _context_path(ctx, src, contexts)
-                    reads.append(FateRead(label, cmd.original, fate))
-                    if any(ch in src for ch in "*?["):
-                        landings.append(Landing(posixpath.normpath(dest_abs), posixpath.dirname(fate), fate))
-                    elif dest.endswith("/") and posixpath.normpath(src) != ".":
-                        into = posixpath.normpath(posixpath.join(dest_abs, posixpath.basename(fate)))
-                        landings.append(Landing(into, fate))
-                    else:
-                        landings.append(Landing(posixpath.normpath(dest_abs), fate))
-            elif op == "RUN":
-                run_landings = list(landings)
-                for mount in mount_options(cmd.flags):
-                    if mount.get("type", "bind") == "bind" and mount.get("from") in contexts:
-                        fate = _context_path(mount["from"], mount.get("source", "."), contexts)
-                        reads.append(FateRead(label, cmd.original, fate))
-                        run_landings.append(Landing(posixpath.normpath(mount["target"]), fate))
-                for token in _SHELL_SPLIT.split(" ".join(cmd.value)):
-                    if "$" in token or "://" in token or token.startswith("-") or not _PATH_TOKEN.fullmatch(token):
-                        continue
-                    path = posixpath.normpath(posixpath.join(workdir, token))
-                    if "target" in path.split("/") or any(path == o or path.startswith(o + "/") for o in own):
-                        continue
-                    for landing in run_landings:
-                        fate = landing.fate_path(path)
-                        if fate is not None:
-                            reads.append(FateRead(label, cmd.original, fate))
-                            break
-        if stage.name:
-            states[stage.name] = (landings, own, workdir)
-        final = landings
-    return reads, final
-
-
-def _ancestor_families(family: str, cat: catalog.Catalog | None = None) -> list[str]:
-    """The families of every image this family's images are built on, nearest first (1.x by default)."""
-    cat = cat or catalog.for_line("1.x")
-    found: list[str] = []
-    pending = [i.parent for i in cat.images if i.family == family and i.parent]
-    while pending:
-        parent = cat.by_name[pending.pop(0)]
-        if parent.family not in found:
-            found.append(parent.family)
-        if parent.parent:
-            pending.append(parent.parent)
-    return found
-
-
-def family_fate_reads(family: str) -> list[FateRead]:
-    inherited: list[Landing] = []
-    for ancestor in reversed(_ancestor_families(family)):
-        _, landings = fate_reads(load(family_dockerfile(ancestor)))
-        inherited += landings
-    reads, _ = fate_reads(load(family_dockerfile(family)), tuple(inherited))
-    return reads
-
-
-def missing_from_fate(reads: list[FateRead]) -> list[str]:
-    return [str(r) for r in reads if not fate_paths.matching(r.path)]
-
-
 def test_every_path_a_dockerfile_reads_from_fate_exists_in_fate_1_11_2():
     """Ground truth: the paths of FATE v1.11.2 with its submodules (tests/data)."""
     problems = []
@@ -720,7 +414,7 @@ def _pyspark_sdist() -> Path:
         finally:
             shutil.rmtree(partial, ignore_errors=True)
     message = "cannot fetch the pyspark 3.1.3 sdist (Spark 3.1.3's scripts): " + "; ".join(errors)
-    if os.environ.get("CI", "").lower() == "true":
+    if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
 

@@ -49,11 +49,11 @@ import pytest
 from generator.config import load_config
 from generator.render import bake_variables
 from testsupport import bake_allow_flags, scrubbed_environ, write_fate_checkout, write_fate_llm_checkout
+from testsupport.constants import DOCKER, ROOT
 from testsupport.probes import buildx_version
 
-from .conftest import ROOT
 from .test_dockerfile_stages import BUSYBOX_DIR, FAKE_MVN, _run, engine  # noqa: F401 (fixture)
-from .test_dockerfiles import DOCKER, render_bake
+from .test_dockerfiles import render_bake
 
 pytestmark = pytest.mark.engine
 

@@ -20,18 +20,15 @@ from generator.errors import ConfigError
 from generator.network import network_file
 from generator.plan import build_plan
 from generator.render import bake_variables, render
+from testsupport.constants import DOCKER
+from testsupport.dockerfile_model import all_dockerfiles
 
-from .conftest import ALL_OFF, ROOT, config_of, run_cli
+from .conftest import ALL_OFF, config_of, run_cli
 
-DOCKER = ROOT / "docker"
-EVERYTHING = {f"Build_{f}": "1" for f in catalog.FLAGS}
-
-
-def dockerfiles() -> list[Path]:
-    return sorted(DOCKER.rglob("Dockerfile"))
+EVERYTHING = {catalog.flag_setting(f): "1" for f in catalog.FLAGS}
 
 
-@pytest.mark.parametrize("path", dockerfiles(), ids=lambda p: p.parent.relative_to(DOCKER).as_posix())
+@pytest.mark.parametrize("path", all_dockerfiles(), ids=lambda p: p.parent.relative_to(DOCKER).as_posix())
 def test_no_dockerfile_reaches_the_network_but_through_a_setting(path: Path):
     """Every Dockerfile under docker/, of every release line: no host in a RUN step, every FROM
     through IMAGE_MIRROR, every networked RUN with the secrets mounted and sourced."""
@@ -117,7 +114,7 @@ def test_plan_json_lists_per_image_what_its_build_reaches(tmp_path, fate_dir):
 
 def test_every_network_settings_readme_default_names_the_upstream_the_dockerfiles_use():
     defaults: dict[str, set[str]] = {}
-    for path in dockerfiles():
+    for path in all_dockerfiles():
         for name, value in inventory.load(path).global_args.items():
             if name in BY_SETTING and BY_SETTING[name].kind is not None and value:
                 defaults.setdefault(name, set()).add(value)

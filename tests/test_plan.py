@@ -7,10 +7,10 @@ import pytest
 from generator import catalog
 from generator.errors import ConfigError
 from generator.plan import context_key
+from testsupport.constants import BASIC
 
 from .conftest import ALL_OFF, plan_of
 
-BASIC = ["base-image", "fateflow", "fateboard", "eggroll"]
 SPARK = ["fateflow-spark", "spark-base", "spark-master", "spark-worker", "nginx"]
 NN = ["fateflow-nn", "eggroll-nn"]
 SPARK_NN = ["fateflow-spark-nn", "spark-worker-nn", "spark-base-nn"]

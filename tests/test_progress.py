@@ -15,9 +15,9 @@ import pytest
 
 from generator import display, progress
 from generator.progress import decide, judge, parse, read
+from testsupport.constants import BASIC
 
 DATA = Path(__file__).parent / "data" / "progress"
-BASIC = ["base-image", "fateflow", "fateboard", "eggroll"]
 ENGINES = ["0.13", "0.29"]
 DESCENDANTS = {"base-image": frozenset({"fateflow", "eggroll"}), "fateflow": frozenset(), "fateboard": frozenset(),
                "eggroll": frozenset()}
