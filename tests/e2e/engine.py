@@ -1,6 +1,6 @@
 """Shared fixtures and helpers of the end-to-end tests (a real Docker engine, buildx, a registry).
 
-Test modules load this as a plugin (`pytest_plugins = ["tests.engine"]`), so its
+Test modules load this as a plugin (`pytest_plugins = ["tests.e2e.engine"]`), so its
 session fixtures exist once per run however many modules use them.
 
 * `engine` skips every engine test when `docker info` fails, or fails them when CI=true.
@@ -47,9 +47,8 @@ from testsupport import (
     write_ipcl_checkout,
     write_standin_tree,
 )
+from testsupport.constants import IN_CI
 
-ROOT = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() == "true"
 REGISTRY = os.environ.get("FATE_BUILDER_REGISTRY", "127.0.0.1:5000")
 REGISTRY_URL = f"http://{REGISTRY}"
 TAG = "e2e"
@@ -63,7 +62,7 @@ ALL_MANIFESTS = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST
 
 def only(*flags: str) -> dict[str, str]:
     """Build_* settings with exactly these families on, e.g. only("Basic")."""
-    return {f"Build_{flag}": "1" if flag in flags else "0" for flag in catalog.FLAGS}
+    return {catalog.flag_setting(flag): "1" if flag in flags else "0" for flag in catalog.FLAGS}
 
 
 def _fail_or_skip(reason: str):

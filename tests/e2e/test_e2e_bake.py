@@ -14,12 +14,12 @@ import pytest
 
 from generator import catalog
 
-pytest.register_assert_rewrite("tests.engine")
+pytest.register_assert_rewrite("tests.e2e.engine")
 
 from testsupport import FATE_VERSION, MARKER, STATE  # noqa: E402
+from testsupport.constants import BASIC, ROOT  # noqa: E402
 
 from .engine import (  # noqa: E402
-    ROOT,
     TAG,
     image_exists,
     image_labels,
@@ -31,10 +31,9 @@ from .engine import (  # noqa: E402
     run_steps,
 )
 
-pytest_plugins = ["tests.engine"]
+pytest_plugins = ["tests.e2e.engine"]
 pytestmark = pytest.mark.engine
 
-BASIC = ["base-image", "fateflow", "fateboard", "eggroll"]
 DEFAULT_SELECTION = BASIC + [
     "fateflow-spark",
     "spark-base",

@@ -10,11 +10,11 @@ import socket
 
 import pytest
 
-pytest.register_assert_rewrite("tests.engine")
+pytest.register_assert_rewrite("tests.e2e.engine")
 
 from .engine import TAG, image_exists, no_traceback, only  # noqa: E402
 
-pytest_plugins = ["tests.engine"]
+pytest_plugins = ["tests.e2e.engine"]
 pytestmark = pytest.mark.engine
 
 # Basic and Spark: chains four images deep beside the failing root, so the failure comes

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-pytest.register_assert_rewrite("tests.engine")
+from testsupport.constants import BASIC
+
+pytest.register_assert_rewrite("tests.e2e.engine")
 
 from .engine import (  # noqa: E402
     DOCKER_LIST,
@@ -22,10 +24,9 @@ from .engine import (  # noqa: E402
     registry_tags,
 )
 
-pytest_plugins = ["tests.engine"]
+pytest_plugins = ["tests.e2e.engine"]
 pytestmark = pytest.mark.engine
 
-BASIC = ["base-image", "fateflow", "fateboard", "eggroll"]
 
 
 def _platforms(index: dict) -> set[str]:

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from generator import catalog, inventory
+from testsupport.constants import DOCKER
 from testsupport.standin import busybox_dir
 
-pytest.register_assert_rewrite("tests.engine")
+pytest.register_assert_rewrite("tests.e2e.engine")
 
 from .engine import (  # noqa: E402
     REGISTRY,
@@ -37,9 +38,8 @@ from .engine import (  # noqa: E402
     remove_images,
     run_in,
 )
-from .test_dockerfiles import DOCKER  # noqa: E402
 
-pytest_plugins = ["tests.engine"]
+pytest_plugins = ["tests.e2e.engine"]
 pytestmark = pytest.mark.engine
 
 ARCHIVES = ["fate.images.tar.gz", "third-party.images.tar.gz"]

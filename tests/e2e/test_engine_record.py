@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.engine"]
+from testsupport.constants import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.e2e.engine"]
+
 ENGINE_ENV = Path(os.environ.get("FATE_BUILDER_CACHE", "/var/cache/fate-builder"), "run", "engine.env")
 
 
