@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest.register_assert_rewrite("tests.engine")
+pytest.register_assert_rewrite("tests.e2e.engine")
 
 from .engine import (  # noqa: E402
     docker,
@@ -31,7 +31,7 @@ from .engine import (  # noqa: E402
 )
 from .test_e2e_bake import DEFAULT_SELECTION  # noqa: E402
 
-pytest_plugins = ["tests.engine"]
+pytest_plugins = ["tests.e2e.engine"]
 pytestmark = pytest.mark.engine
 
 
