@@ -391,9 +391,14 @@ class Bake:
                 message += f"; {_DAEMON_FIX}"
             raise EngineError(f"bake failed: {message}", code)
 
+    @property
+    def exited(self) -> bool:
+        """bake's process has ended (by itself or by `stop`)."""
+        return self._process.poll() is not None
+
     def stop(self) -> None:
         """End the build (bake cancels its solves on SIGTERM) unless it has ended already."""
-        if self._process.poll() is None:
+        if not self.exited:
             self._process.terminate()
             try:
                 self._process.wait(timeout=10)

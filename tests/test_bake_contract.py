@@ -26,21 +26,31 @@ def _render(tmp_path: Path, **settings) -> tuple[Path, object]:
     return path, plan
 
 
-def _expected_sources(image, config) -> dict[str, str]:
-    out = {}
-    for source in catalog.sources_of(image):
-        if source.git:
-            version = config.ipcl_version if source.version_variable == "IPCL_VERSION" else config.llm_version
-            local = config.ipcl_pkg_dir if source.local_override else ""
-            out[source.name] = local or f"{source.git}#{version}"
-        else:
-            out[source.name] = f"{config.fate_dir}/{source.path}" if source.path else config.fate_dir
-    return out
+# The FATE folder each named context of the 1.x Dockerfiles is (FATE-Builder's build.sh copies
+# the same folders), "" being FATE_DIR itself; and the two git sources with their version.
+FATE_FOLDERS = {"fate": "", "fate-python": "python", "fateflow-src": "fateflow", "eggroll-src": "eggroll",
+                "fateboard-src": "fateboard", "examples": "examples", "fate-conf": "conf", "fate-doc": "doc",
+                "proxy": "c/proxy", "deploy": "deploy"}
+FATE_LLM_GIT = "https://github.com/FederatedAI/FATE-LLM.git"
+IPCL_GIT = "https://github.com/intel/pailliercryptolib_python.git"
 
 
-def _assert_matches_plan(printed: dict, plan, *, prefix: str, tag: str, base_tag: str, fate_dir: str | None = None):
+def _expected_context(name: str, config, fate_dir: str) -> str:
+    if name == "ipcl-src":
+        return config.ipcl_pkg_dir or f"{IPCL_GIT}#{config.ipcl_version}"
+    if name == "fate-llm-src":
+        return f"{FATE_LLM_GIT}#{config.llm_version}"
+    return f"{fate_dir}/{FATE_FOLDERS[name]}" if FATE_FOLDERS[name] else fate_dir
+
+
+def _assert_matches_plan(printed: dict, plan, *, prefix: str, tag: str, base_tag: str, fate_dir: str | None = None,
+                         names: set[str] | None = None):
+    """Every printed target as the plan says; `names`: exactly those targets were printed."""
     config = plan.config
     targets = printed["target"]
+    assert targets, "bake --print resolved no target"
+    if names is not None:
+        assert set(targets) == names
     for name, target in targets.items():
         image = catalog.BY_NAME[name]
         own_tag = base_tag if image.base else tag
@@ -55,9 +65,8 @@ def _assert_matches_plan(printed: dict, plan, *, prefix: str, tag: str, base_tag
             assert target["args"]["BASE_IMAGE"] == parent.name
             assert target["args"]["BASE_TAG"] == (base_tag if parent.base else tag)
         assert target["args"]["PREFIX"] == prefix
-        expected = _expected_sources(image, config)
-        if fate_dir is not None:
-            expected = {k: v.replace(config.fate_dir, fate_dir, 1) for k, v in expected.items()}
+        expected = {s.name: _expected_context(s.name, config, fate_dir or config.fate_dir)
+                    for s in catalog.sources_of(image)}
         assert contexts == expected, name
         assert target["labels"]["org.opencontainers.image.title"] == name
 
@@ -106,7 +115,8 @@ def test_overriding_prefix_and_tags_at_bake_time_keeps_every_context_key_matchin
     prefix = env.get("PREFIX", "federatedai")
     tag = env.get("TAG", "latest")
     base_tag = env.get("BASE_TAG", tag if "TAG" in env else "latest")
-    _assert_matches_plan(printed, plan, prefix=prefix, tag=tag, base_tag=base_tag)
+    _assert_matches_plan(printed, plan, prefix=prefix, tag=tag, base_tag=base_tag,
+                         names={image.name for image in plan.targets})
 
 
 HOSTILE = 'fate "dir" \\ back${HOME}%{if}\nnew'
@@ -126,7 +136,8 @@ def test_hostile_paths_reach_buildx_literally(tmp_path, buildx):
 def test_fate_dir_overridden_at_bake_time_moves_every_source_context(tmp_path, buildx):
     path, plan = _render(tmp_path)
     printed = buildx(path, env={"FATE_DIR": "/srv/FATE"})
-    _assert_matches_plan(printed, plan, prefix="federatedai", tag="latest", base_tag="latest", fate_dir="/srv/FATE")
+    _assert_matches_plan(printed, plan, prefix="federatedai", tag="latest", base_tag="latest", fate_dir="/srv/FATE",
+                         names={p.name for p in plan.images})
 
 
 def test_ipcl_source_falls_back_to_git_at_ipcl_version(tmp_path, buildx):

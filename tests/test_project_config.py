@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from generator import catalog
-from generator.config import PROJECT_ROOT
+from generator.config import PROJECT_ROOT, load_config
+from generator.plan import build_plan
 
 from .conftest import normalized_print, run_cli
 
@@ -120,6 +121,9 @@ def test_plain_bake_with_the_same_variables_builds_what_fate_builder_bake_builds
         return targets
 
     assert normalized(normalized_print(json.loads(ours.stdout))) == normalized(plain)
+    # Not two empty prints: both are the committed selection with its parents.
+    committed = build_plan(load_config(environ={"FATE_DIR": str(fate_dir)}, project_file=project / "docker-bake.env"))
+    assert set(plain["target"]) == {p.name for p in committed.images} != set()
 
 
 def test_plan_env_format_gives_the_variables_bake_gets(project, fate_dir):
