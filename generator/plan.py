@@ -283,6 +283,23 @@ def _on(flag: str) -> str:
     return f"{catalog.flag_setting(flag)}=1"
 
 
+def build_plan(config: Config) -> Plan:
+    cat = catalog_of(config)
+    release_facts(config)
+    targets = tuple(image for image in cat.images if valid_for(image, config.platforms))
+    chosen = [image for image in targets if is_enabled(image, config.flags)]
+    if not chosen:
+        on = ", ".join(_on(f) for f in catalog.FLAGS if f in config.flags) or "every Build_* flag is 0"
+        raise ConfigError(
+            f"no image selected ({on}): set Build_Basic=1 or another family flag whose images exist for "
+            f"Platform={','.join(config.platforms)}"
+        )
+    selected = {image.name for image in chosen}
+    planned = _planned(config, cat, targets, selected)
+    return Plan(config=config, targets=targets, images=planned, groups=_groups(config, targets, planned),
+                warnings=_warnings(config, targets, selected))
+
+
 def _needed(cat: Catalog, chosen: list[Image]) -> set[str]:
     """The chosen images and every parent they are built on."""
     needed = {image.name for image in chosen}
@@ -325,23 +342,6 @@ def _groups(config: Config, targets: tuple[Image, ...], planned: tuple[PlannedIm
         if members:
             groups.append(Group(flag.lower(), f"Images {_on(flag)} enables.", members))
     return tuple(groups)
-
-
-def build_plan(config: Config) -> Plan:
-    cat = catalog_of(config)
-    release_facts(config)
-    targets = tuple(image for image in cat.images if valid_for(image, config.platforms))
-    chosen = [image for image in targets if is_enabled(image, config.flags)]
-    if not chosen:
-        on = ", ".join(_on(f) for f in catalog.FLAGS if f in config.flags) or "every Build_* flag is 0"
-        raise ConfigError(
-            f"no image selected ({on}): set Build_Basic=1 or another family flag whose images exist for "
-            f"Platform={','.join(config.platforms)}"
-        )
-    selected = {image.name for image in chosen}
-    planned = _planned(config, cat, targets, selected)
-    return Plan(config=config, targets=targets, images=planned, groups=_groups(config, targets, planned),
-                warnings=_warnings(config, targets, selected))
 
 
 def _warnings(config: Config, targets: tuple[Image, ...], selected: set[str]) -> tuple[str, ...]:
