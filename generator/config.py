@@ -247,9 +247,10 @@ def _check_platforms(value: str, platforms: tuple[str, ...], flags: frozenset[st
               if flag in flags and flag in cat.flags_for(()) and flag not in available]
     if beyond:
         families = ", ".join(f"Build_{flag}" for flag in catalog.FLAGS if flag in available)
+        why = "".join(f" (Build_{flag}: {reason})" for flag, reason in cat.amd64_only if f"Build_{flag}" in beyond)
         raise ConfigError(
             f"Platform={value}: only the {families} family exists for {','.join(platforms)}; "
-            f"set {', '.join(f'{name}=0' for name in beyond)}"
+            f"set {', '.join(f'{name}=0' for name in beyond)}{why}"
         )
 
 

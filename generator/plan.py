@@ -286,7 +286,8 @@ def _on(flag: str) -> str:
 def build_plan(config: Config) -> Plan:
     cat = catalog_of(config)
     release_facts(config)
-    targets = tuple(image for image in cat.images if valid_for(image, config.platforms))
+    targets = tuple(image for image in cat.images
+                    if valid_for(image, config.platforms) and cat.offers(image, config.release.version))
     chosen = [image for image in targets if is_enabled(image, config.flags)]
     if not chosen:
         on = ", ".join(_on(f) for f in catalog.FLAGS if f in config.flags) or "every Build_* flag is 0"
@@ -347,7 +348,7 @@ def _groups(config: Config, targets: tuple[Image, ...], planned: tuple[PlannedIm
 def _warnings(config: Config, targets: tuple[Image, ...], selected: set[str]) -> tuple[str, ...]:
     """A flag that is on but selects nothing is almost always a mistake worth a word."""
     out = []
-    absent = dict(catalog_of(config).absent)
+    absent = catalog_of(config).absent_for(config.release.version)
     for flag in catalog.FLAGS:
         if flag not in config.flags:
             continue

@@ -15,7 +15,7 @@ from generator.render import bake_variables, render
 from testsupport.fate_paths import TAGS, TAGS_2X
 
 from .conftest import run_cli
-from .test_release_lines import EXPECTED, V2_BASIC, V2_SPARK, write_tree
+from .test_release_lines import EXPECTED, FATE_LLM, V2_ALL, V2_BASIC, V2_GPU, V2_SPARK, write_tree
 
 pytestmark = pytest.mark.buildx
 
@@ -88,3 +88,31 @@ def test_fate_builder_bake_print_works_on_each_real_tree(tmp_path, tag):
         assert targets["eggroll"]["tags"] == [f"federatedai/eggroll:{eggroll_tag}"]
         assert "v2/osx" in targets["osx"]["context"]
     assert targets["fateflow"]["tags"] == [f"federatedai/fateflow:{version}-release"]
+
+
+@pytest.mark.parametrize("tag", TAGS_2X)
+def test_buildx_resolves_the_gpu_and_all_images_with_pypis_torch_and_the_releases_fate_llm(tmp_path, buildx, tag):
+    path, plan = _plan(tmp_path, tag, Build_Spark="1", Build_GPU="1", Build_LLM="1", Build_OP="0")
+    printed = buildx(path, env=bake_variables(plan.config))
+    targets = printed["target"]
+    _, version, eggroll_tag, _ = EXPECTED[tag]
+    facts = plan.catalog.facts_for(version)
+    refs = {p.name: p.reference for p in plan.images}
+    for name, parent in V2_GPU.items():
+        target = targets[name]
+        assert target["context"].endswith("/v2/gpu") and target["platforms"] == ["linux/amd64"]
+        assert target["args"]["GPU_TORCH"] == facts.get("GPU_TORCH")
+        assert target["args"]["BASE_IMAGE"] == parent
+        assert target["contexts"][context_key(refs[parent])] == f"target:{parent}"
+    assert targets["eggroll-gpu"]["tags"] == [image_ref("federatedai", "eggroll-gpu", eggroll_tag)]
+    if FATE_LLM[tag] is None:
+        assert not set(V2_ALL) & set(targets)
+        return
+    for name, parent in V2_ALL.items():
+        target = targets[name]
+        assert target["context"].endswith("/v2/fate-llm") and target["args"]["BASE_IMAGE"] == parent
+        assert target["args"]["FATE_LLM_VERSION"] == FATE_LLM[tag]
+        # the git context through GITHUB_URL at the release's FATE-LLM tag
+        assert target["contexts"]["fate-llm-src"] == f"https://github.com/FederatedAI/FATE-LLM.git#{FATE_LLM[tag]}"
+    assert targets["eggroll-all-gpu"]["tags"] == [image_ref("federatedai", "eggroll-all-gpu", eggroll_tag)]
+    assert set(printed["group"]["default"]["targets"]) >= {*V2_GPU, *V2_ALL}

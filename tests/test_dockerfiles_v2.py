@@ -168,3 +168,28 @@ def test_install_requirements_drops_the_files_own_index_when_a_mirror_is_set(tmp
     src = (FATE_FILES / "v2.2.0" / "python" / "requirements-fate.txt").read_text()
     assert "--extra-index-url" not in text and "download.pytorch.org" not in text
     assert text.splitlines() == [line for line in src.splitlines() if not line.startswith("--extra-index-url")]
+
+
+# ---------------------------------------------------------------------------------------
+# The -all images read FATE-LLM (a git context at the release's FATE_LLM_VERSION), not FATE_DIR.
+
+FATE_LLM_DATA = ROOT / "tests" / "data" / "fate-llm"
+
+
+def _fate_llm_paths(tag: str) -> set[str]:
+    return set((FATE_LLM_DATA / f"fate-llm-{tag}-paths.txt").read_text().splitlines())
+
+
+def test_every_path_the_fate_llm_dockerfile_reads_exists_in_each_fate_llm_tag_the_catalog_pins():
+    reads = fate_reads(load(dockerfile("v2/fate-llm")), contexts={"fate-llm-src": ""})[0]
+    # the COPY of python/, and the two paths its RUN step names under where that COPY put it
+    assert {r.path for r in reads} == {"python", "python/fate_llm/__init__.py", "python/requirements.txt"}
+    tags = {f.get("FATE_LLM_VERSION") for f in V2.releases} - {""}
+    assert tags == {"v2.0.0", "v2.1.0", "v2.2.0"}
+    for tag in sorted(tags):
+        missing = [str(r) for r in reads if r.path not in _fate_llm_paths(tag)]
+        assert missing == [], tag
+
+
+def test_the_gpu_and_fate_llm_dockerfiles_read_nothing_from_fate_dir():
+    assert reads_of("v2/gpu") == [] and reads_of("v2/fate-llm") == []

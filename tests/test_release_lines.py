@@ -26,6 +26,14 @@ from .conftest import ROOT, run_cli
 V2_BASIC = ["base-image", "fateflow", "eggroll", "osx", "fateboard"]
 # KubeFATE v2.0.0's Spark party (docker-compose-spark.yml) and their common parent.
 V2_SPARK = ["fateflow-spark", "spark-base", "spark-master", "spark-worker"]
+# KubeFATE's suffix scheme (generate_config.sh, helm _helpers.tpl), algorithm Basic/ALL, device GPU:
+# the images of a party that carry the suffix, and their parents.
+V2_GPU = {"fateflow-gpu": "fateflow", "eggroll-gpu": "eggroll",
+          "fateflow-spark-gpu": "fateflow-spark", "spark-worker-gpu": "spark-worker"}
+V2_ALL = {"fateflow-all-gpu": "fateflow-gpu", "eggroll-all-gpu": "eggroll-gpu",
+          "fateflow-spark-all-gpu": "fateflow-spark-gpu", "spark-worker-all-gpu": "spark-worker-gpu"}
+# FATE release -> the FATE-LLM tag its -all images carry (docker/README.md: the evidence).
+FATE_LLM = {"v2.0.0": None, "v2.1.0": "v2.0.0", "v2.1.1": "v2.1.0", "v2.2.0": "v2.2.0"}
 # tag -> (line, version, eggroll's and fateboard's tag with TAG=${version}-release)
 EXPECTED = {
     "v1.11.2": ("1.x", "1.11.2", None, None),
@@ -128,8 +136,8 @@ def test_flags_without_2x_images_warn_with_the_reason(tag, tmp_path):
     fate_dir = write_fate2_checkout(tmp_path / "FATE", tag)
     plan = build_plan(_config(fate_dir, tmp_path, Build_Spark="1", Build_NN="1", Build_GPU="1"))
     said = "\n".join(plan.warnings)
-    assert "Build_NN=1 selects nothing on FATE 2.x" in said and "Build_GPU=1 selects nothing" in said
-    assert "Build_Spark" not in said
+    assert "Build_NN=1 selects nothing on FATE 2.x" in said
+    assert "Build_Spark" not in said and "Build_GPU" not in said
 
 
 @pytest.mark.parametrize("tag", TAGS_2X)
@@ -232,3 +240,95 @@ def test_every_2x_requirement_file_the_catalog_installs_exists_in_all_four_relea
         for path in family.requirements:
             for tag in TAGS_2X:
                 assert exists(path, tag), f"{family.name}: {path} not in FATE {tag}"
+
+
+@pytest.mark.parametrize("tag", TAGS_2X)
+def test_build_gpu_plans_kubefates_gpu_images_on_each_partys_suffixed_images(tag, tmp_path):
+    fate_dir = write_fate2_checkout(tmp_path / "FATE", tag)
+    plan = build_plan(_config(fate_dir, tmp_path, Build_Spark="1", Build_GPU="1", Build_OP="0"))
+    parents = {p.name: p.image.parent for p in plan.images}
+    assert {name: parents[name] for name in V2_GPU} == V2_GPU
+    assert not any(name in parents for name in V2_ALL) and not any(name.endswith("-nn-gpu") for name in parents)
+    tags = {p.name: p.tag for p in plan.images}
+    # KubeFATE names the image `${EGGRoll_IMAGE}${Suffix}:${EGGRoll_IMAGE_TAG}`: eggroll's own tag.
+    assert tags["eggroll-gpu"] == tags["eggroll"] and tags["fateflow-gpu"] == tags["fateflow"]
+    assert all(p.platforms == ("amd64",) for p in plan.images)
+    no_spark = build_plan(_config(fate_dir, tmp_path, Build_Spark="0", Build_GPU="1", Build_OP="0"))
+    assert {p.name for p in no_spark.images if p.role == "selected"} >= {"fateflow-gpu", "eggroll-gpu"}
+    assert "fateflow-spark-gpu" not in {p.name for p in no_spark.images}
+
+
+@pytest.mark.parametrize("tag", TAGS_2X)
+def test_build_llm_plans_the_all_gpu_images_with_the_releases_fate_llm_or_says_why_not(tag, tmp_path):
+    fate_dir = write_fate2_checkout(tmp_path / "FATE", tag)
+    plan = build_plan(_config(fate_dir, tmp_path, Build_Spark="1", Build_GPU="1", Build_LLM="1", Build_OP="0"))
+    names = {p.name: p.image.parent for p in plan.images}
+    variables = bake_variables(plan.config)
+    if FATE_LLM[tag] is None:
+        assert not any(name in names for name in V2_ALL)
+        assert not any(image.name in V2_ALL for image in plan.targets)
+        said = "\n".join(plan.warnings)
+        assert "Build_LLM=1 selects nothing on FATE 2.x: FATE 2.0.0 has no FATE-LLM" in said
+        assert variables["FATE_LLM_VERSION"] == ""
+        return
+    assert {name: names[name] for name in V2_ALL} == V2_ALL
+    assert variables["FATE_LLM_VERSION"] == FATE_LLM[tag]
+    assert not plan.warnings or "Build_LLM" not in "\n".join(plan.warnings)
+    # -all only on -gpu, as FATE-Builder's 2.x build.sh: Build_LLM alone selects nothing and says so.
+    alone = build_plan(_config(fate_dir, tmp_path, Build_LLM="1", Build_OP="0"))
+    assert not any(p.name in V2_ALL for p in alone.images)
+    assert "Build_LLM=1 selects no image without Build_GPU=1" in alone.warnings
+
+
+@pytest.mark.parametrize("flags", [{"Build_GPU": "1"}, {"Build_GPU": "1", "Build_LLM": "1"}])
+def test_gpu_and_all_images_refuse_arm64_naming_pypis_cpu_only_aarch64_torch(flags, tmp_path):
+    fate_dir = write_fate2_checkout(tmp_path / "FATE", "v2.2.0")
+    with pytest.raises(ConfigError) as err:
+        _config(fate_dir, tmp_path, Platform="amd64,arm64", **flags)
+    said = str(err.value)
+    assert "set Build_GPU=0" in said and "PyPI's aarch64 torch wheels" in said and "are CPU builds" in said
+    assert "\n" not in said
+
+
+def test_the_gpu_torch_fact_is_each_releases_torch_pin_and_pypis_x86_64_wheel_of_it_is_cuda():
+    """GPU_TORCH is the version requirements-fate.txt pins (without +cpu); PyPI's evidence says its
+    x86_64 wheel brings the CUDA runtime and its aarch64 one does not (tests/data/pypi-torch-wheels.json)."""
+    data = ROOT / "tests" / "data"
+    wheels = json.loads((data / "pypi-torch-wheels.json").read_text())["wheels"]
+    for facts in catalog.for_line("2.x").releases:
+        version = facts.get("GPU_TORCH")
+        assert facts.get("TORCH").removeprefix("torch==").split("+")[0] == version
+        pin = [line for line in (data / "fate-files" / f"v{facts.version}" / "python" /
+                                 "requirements-fate.txt").read_text().splitlines() if line.startswith("torch==")]
+        assert pin in ([f"torch=={version}"], [f"torch=={version}+cpu"])
+        python = facts.get("PYTHON_VERSION")
+        seen = {w["platform"]: w for w in wheels if w["version"] == version and w["python"] == python}
+        assert "nvidia-cuda-runtime-cu" in " ".join(_installed(seen["manylinux1_x86_64"], "x86_64", python))
+        assert not [r for r in _installed(seen["manylinux2014_aarch64"], "aarch64", python) if r.startswith("nvidia")]
+
+
+def _installed(wheel: dict, machine: str, python: str) -> list[str]:
+    """The names of the wheel's dependencies pip installs on Linux `machine` (markers evaluated)."""
+    from packaging.requirements import Requirement
+    env = {"platform_system": "Linux", "platform_machine": machine, "python_version": python,
+           "sys_platform": "linux", "extra": ""}
+    reqs = [Requirement(r) for r in wheel["requires_dist"]]
+    return [r.name for r in reqs if r.marker is None or r.marker.evaluate(env)]
+
+
+def test_the_fate_llm_fact_names_a_tag_whose_tree_has_the_package_and_its_list():
+    """Each FATE_LLM_VERSION is a FATE-LLM tag read here (tests/data/fate-llm), with python/fate_llm
+    and python/requirements.txt, the two things the -all Dockerfile takes from it; 2.2.0's FATE-LLM
+    pins the torch the -gpu image installs."""
+    data = ROOT / "tests" / "data" / "fate-llm"
+    for facts in catalog.for_line("2.x").releases:
+        tag = facts.get("FATE_LLM_VERSION")
+        assert FATE_LLM[f"v{facts.version}"] == (tag or None)
+        if not tag:
+            assert "LLM" in dict(facts.absent)
+            continue
+        paths = set((data / f"fate-llm-{tag}-paths.txt").read_text().splitlines())
+        assert {"python/fate_llm/__init__.py", "python/requirements.txt"} <= paths
+        llm_list = (data / "files" / tag / "python" / "requirements.txt").read_text().splitlines()
+        torch = [line for line in llm_list if line.startswith("torch")]
+        assert torch in ([], [f"torch=={facts.get('GPU_TORCH')}"])

@@ -117,6 +117,8 @@ class Facts:
     evidence: str = ""
     # Components whose images this release's deployment tags with their own version.
     component_tags: tuple[str, ...] = ()
+    # Flags whose images this release cannot have, with the reason (as Catalog.absent, per release).
+    absent: tuple[tuple[Flag, str], ...] = ()
 
     def get(self, name: str) -> str:
         return dict(self.values)[name]
@@ -133,6 +135,8 @@ class Catalog:
     # Per-release facts, oldest first (1.x has none: its Dockerfiles read fate.env).
     releases: tuple[Facts, ...] = ()
     fact_help: tuple[tuple[str, str], ...] = field(default=())
+    # Why a flag's images are amd64 only (the platform check says it when arm64 is asked for).
+    amd64_only: tuple[tuple[Flag, str], ...] = ()
 
     @cached_property
     def by_name(self) -> dict[str, Image]:
@@ -173,6 +177,16 @@ class Catalog:
         if version is None:
             return self.releases[-1]
         return next((f for f in self.releases if f.version == version), None)
+
+    def absent_for(self, version: str | None) -> dict[Flag, str]:
+        """The flags that select nothing for `version`, with the reason: the line's, then the release's."""
+        facts = self.facts_for(version)
+        return {**dict(self.absent), **dict(facts.absent if facts else ())}
+
+    def offers(self, image: Image, version: str | None) -> bool:
+        """Whether `version` of the line can have the image (none of its flags absent there)."""
+        absent = self.absent_for(version)
+        return not any(flag in absent for flag in image.flags)
 
     @property
     def fact_names(self) -> tuple[str, ...]:

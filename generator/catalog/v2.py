@@ -7,7 +7,7 @@ Decided from upstream's deployments of these releases (KubeFATE v2.0.0's compose
 
 from __future__ import annotations
 
-from .model import Catalog, Facts, Family, Source, img
+from .model import Catalog, Facts, Family, Flag, Source, img
 
 SOURCES: tuple[Source, ...] = (
     Source("fate-python", path="python"),
@@ -18,6 +18,8 @@ SOURCES: tuple[Source, ...] = (
     Source("fate-board", path="fate_board"),
     Source("osx-src", path="java/osx"),
     Source("examples", path="examples"),
+    # FATE-LLM is not in FATE's tree: its tag is a per-release fact (FATE_LLM_VERSION).
+    Source("fate-llm-src", git="https://github.com/FederatedAI/FATE-LLM.git", version_variable="FATE_LLM_VERSION"),
 )
 
 # Each image installs its own requirement files (FATE_DIR-relative), as upstream's 2.x
@@ -39,6 +41,9 @@ FAMILIES: tuple[Family, ...] = (
     Family("v2/spark-base"),
     Family("v2/spark-master"),
     Family("v2/spark-worker"),
+    Family("v2/gpu", facts=("GPU_TORCH",)),
+    # FATE-LLM's one list, python/requirements.txt of its own tree (not FATE_DIR's): in the Dockerfile.
+    Family("v2/fate-llm", ("fate-llm-src",), facts=("FATE_LLM_VERSION",)),
 )
 
 IMAGES = (
@@ -72,18 +77,56 @@ IMAGES = (
         "Spark standalone master", "Spark 独立集群 master", arm64=True),
     img("spark-worker", "spark-base", "v2/spark-worker", "Spark",
         "Spark standalone worker with FATE and pyspark", "含 FATE 与 pyspark 的 Spark 独立集群 worker", arm64=True),
+    # KubeFATE's suffix scheme with algorithm Basic (2.x has no -nn: torch is in every image) and
+    # device GPU names fateflow-gpu and eggroll-gpu (an EggRoll party), fateflow-spark-gpu and
+    # spark-worker-gpu (a Spark party); algorithm ALL adds -all. -all only on -gpu, as FATE-Builder's
+    # 2.x build.sh. Each is its parent with PyPI's CUDA build of the release's torch.
+    img("fateflow-gpu", "fateflow", "v2/gpu", "GPU",
+        "fateflow with PyPI's CUDA build of the release's torch", "fateflow 加 PyPI 的 CUDA 版 torch（同版本）"),
+    img("eggroll-gpu", "eggroll", "v2/gpu", "GPU",
+        "eggroll with PyPI's CUDA build of the release's torch", "eggroll 加 PyPI 的 CUDA 版 torch（同版本）",
+        component="eggroll"),
+    img("fateflow-spark-gpu", "fateflow-spark", "v2/gpu", "Spark,GPU",
+        "fateflow-spark with PyPI's CUDA build of the release's torch",
+        "fateflow-spark 加 PyPI 的 CUDA 版 torch（同版本）"),
+    img("spark-worker-gpu", "spark-worker", "v2/gpu", "Spark,GPU",
+        "spark-worker with PyPI's CUDA build of the release's torch",
+        "spark-worker 加 PyPI 的 CUDA 版 torch（同版本）"),
+    img("fateflow-all-gpu", "fateflow-gpu", "v2/fate-llm", "LLM,GPU",
+        "fateflow-gpu with the release's FATE-LLM (FATE 2.1.0 and later)",
+        "fateflow-gpu 加该版本对应的 FATE-LLM（FATE 2.1.0 起）"),
+    img("eggroll-all-gpu", "eggroll-gpu", "v2/fate-llm", "LLM,GPU",
+        "eggroll-gpu with the release's FATE-LLM (FATE 2.1.0 and later)",
+        "eggroll-gpu 加该版本对应的 FATE-LLM（FATE 2.1.0 起）", component="eggroll"),
+    img("fateflow-spark-all-gpu", "fateflow-spark-gpu", "v2/fate-llm", "Spark,LLM,GPU",
+        "fateflow-spark-gpu with the release's FATE-LLM (FATE 2.1.0 and later)",
+        "fateflow-spark-gpu 加该版本对应的 FATE-LLM（FATE 2.1.0 起）"),
+    img("spark-worker-all-gpu", "spark-worker-gpu", "v2/fate-llm", "Spark,LLM,GPU",
+        "spark-worker-gpu with the release's FATE-LLM (FATE 2.1.0 and later)",
+        "spark-worker-gpu 加该版本对应的 FATE-LLM（FATE 2.1.0 起）"),
 )
 
 # Why a flag selects nothing on this line (plan says it when the flag is on).
 ABSENT = (
     ("NN", "FATE 2.x installs torch (CPU) in every image from python/requirements-fate.txt, so there is no -nn "
            "variant (KubeFATE v2.0.0 names none)"),
-    ("GPU", "fate-builder's 2.x catalog has no -gpu images yet (CUDA torch on the 2.x base is not built here; "
-            "docker/README.md: what the evidence says)"),
-    ("LLM", "fate-builder's 2.x catalog has no -all (FATE-LLM) images yet (upstream's 2.x fate-llm Dockerfile "
-            "installs python/requirements-fate-llm.txt, which no 2.x tree has)"),
     ("IPCL", "no IPCL on 2.x: ipcl-python is not in any 2.x requirement list and is not proven on Python 3.10"),
     ("FUM", "fate-upgrade-manager upgrades 1.x databases (deploy/upgrade/sql), which no 2.x tree has"),
+)
+
+# Why the -gpu (and so the -all) images are amd64 only.
+AMD64_ONLY: tuple[tuple[Flag, str], ...] = (
+    ("GPU", "PyPI's aarch64 torch wheels at the 2.x pins (1.13.1, 2.3.1) are CPU builds (no nvidia-* "
+            "dependencies, read 2026-12-01): there is no CUDA torch to install for arm64"),
+    ("LLM", "the -all images are built on the -gpu ones, which are amd64 only"),
+)
+
+# FATE-LLM per release (FATE-LLM's README and setup.py, FATE's RELEASE.md; docker/README.md): none for
+# 2.0.0, whose nn loader has no fate_llm source (added in 2.1.0, "LLMLoader to support running FATE-LLM
+# v2.0"); FATE-LLM v2.0.0 for 2.1.0, v2.1.0 (tagged the same day) for 2.1.1, v2.2.0 (pyfate==2.2.0) for 2.2.0.
+NO_LLM: tuple[tuple[Flag, str], ...] = (
+    ("LLM", "FATE 2.0.0 has no FATE-LLM: FATE-LLM v2.x needs FATE 2.1 or later (its README), and 2.0.0's nn "
+            "loader has no fate_llm source (FATE 2.1.0 RELEASE.md: LLMLoader)"),
 )
 
 # RELEASE.md of v2.2.0: Python 3.10; fate_flow/fateflow.env of v2.0.0/v2.1.x: PYTHON=3.8.
@@ -95,21 +138,21 @@ SPARK = "3.5.9"
 
 RELEASES = (
     Facts("2.0.0", (("PYTHON_VERSION", "3.8"), ("OSX_VERSION", "1.0.0"), ("TORCH", "torch==1.13.1"),
-                    ("SPARK_VERSION", SPARK)),
+                    ("SPARK_VERSION", SPARK), ("GPU_TORCH", "1.13.1"), ("FATE_LLM_VERSION", "")),
           "fate_flow/fateflow.env PYTHON=3.8; java/osx/pom.xml osx.version 1.0.0; KubeFATE v2.0.0 .env: "
-          "every image 2.0.0-release"),
+          "every image 2.0.0-release", absent=NO_LLM),
     Facts("2.1.0", (("PYTHON_VERSION", "3.8"), ("OSX_VERSION", "1.1.0"), ("TORCH", "torch==1.13.1"),
-                    ("SPARK_VERSION", SPARK)),
+                    ("SPARK_VERSION", SPARK), ("GPU_TORCH", "1.13.1"), ("FATE_LLM_VERSION", "v2.0.0")),
           "fate_flow/fateflow.env PYTHON=3.8; java/osx/pom.xml osx.version 1.1.0; component tags as 2.2.0 "
           "(same eggroll 3.1.0 and FATE-Board 2.1.0; no deployment file of 2.1 names them)",
           component_tags=("eggroll", "fateboard")),
     Facts("2.1.1", (("PYTHON_VERSION", "3.8"), ("OSX_VERSION", "1.1.0"), ("TORCH", "torch==1.13.1"),
-                    ("SPARK_VERSION", SPARK)),
+                    ("SPARK_VERSION", SPARK), ("GPU_TORCH", "1.13.1"), ("FATE_LLM_VERSION", "v2.1.0")),
           "fate_flow/fateflow.env PYTHON=3.8; java/osx/pom.xml osx.version 1.1.0; component tags as 2.2.0 "
           "(same eggroll 3.1.0 and FATE-Board 2.1.0; no deployment file of 2.1 names them)",
           component_tags=("eggroll", "fateboard")),
     Facts("2.2.0", (("PYTHON_VERSION", "3.10"), ("OSX_VERSION", "1.1.0"), ("TORCH", "torch==2.3.1+cpu"),
-                    ("SPARK_VERSION", SPARK)),
+                    ("SPARK_VERSION", SPARK), ("GPU_TORCH", "2.3.1"), ("FATE_LLM_VERSION", "v2.2.0")),
           "RELEASE.md: Python 3.10; java/osx/pom.xml osx.version 1.1.0; FATE's 2.2 compose tags eggroll and "
           "fateboard with their own versions", component_tags=("eggroll", "fateboard")),
 )
@@ -118,7 +161,9 @@ FACT_HELP = (
     ("PYTHON_VERSION", "Python of the 2.x base image (per FATE release, from the catalog)."),
     ("OSX_VERSION", "osx's version (java/osx/pom.xml), the jar osx's command names."),
     ("SPARK_VERSION", "Spark (and pyspark) of the 2.x Spark images (the catalog's choice, docker/README.md)."),
+    ("GPU_TORCH", "torch of the -gpu images: the release's pin, installed as PyPI's (CUDA) build."),
+    ("FATE_LLM_VERSION", "FATE-LLM git tag of the -all images (per FATE release; empty: none for it)."),
 )
 
 CATALOG = Catalog(line="2.x", sources=SOURCES, families=FAMILIES, images=IMAGES, absent=ABSENT,  # type: ignore[arg-type]
-                  releases=RELEASES, fact_help=FACT_HELP)
+                  releases=RELEASES, fact_help=FACT_HELP, amd64_only=AMD64_ONLY)
