@@ -26,13 +26,12 @@ from generator.config import load_config
 from generator.plan import build_plan, context_key, image_ref
 from generator.render import render
 from testsupport import bake_allow_flags
+from testsupport.constants import DOCKER, ROOT
 from testsupport.fate2_checkout import write_fate2_checkout
 
-from .conftest import ROOT
 from .test_dockerfile_stages import write
 from .test_dockerfile_stages_v2 import MAVEN, bake_v2, engine, stand_in, tools  # noqa: F401 (fixtures)
 from .test_dockerfile_stages_v2_spark import _spark_dist
-from .test_dockerfiles import DOCKER
 from .test_release_lines import V2_ALL, V2_GPU
 
 pytestmark = pytest.mark.engine
