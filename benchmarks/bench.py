@@ -12,7 +12,7 @@ proportional to FATE's (benchmarks/workload.py), from a workspace of their own:
   whose layers changed must be exactly those whose contents include fateflow;
 * touch (fate-builder only): the same file's mtime changed, nothing else;
 * remote cache (fate-builder only, benchmarks/remote.py): a fresh builder with `CACHE=registry`,
-  nothing changed and one file under fateflow changed; cold in waves against one graph.
+  nothing changed and one file under fateflow changed; cold in fate-builder's pipeline against one graph.
 
 Then `fate-builder render` of the whole catalog against a bare `python -c "import jinja2"`,
 and fate-builder's own cost on a warm bake (benchmarks/overhead.py): `fate-builder bake
@@ -73,9 +73,9 @@ def say(text: str) -> None:
 def warm_anatomy(ws: workload.Workspace, values: dict[str, str]) -> dict:
     """Where a warm `fate-builder bake --load` spends its time, by running its parts alone.
 
-    fate-builder's own start-up (`render`, and `doctor`, which is bake's preflight), then its
-    bake run alone (generator.build.BakeRun, no CLI or render), once as is and once with
-    every output cache-only (no export or unpack into the image store).
+    fate-builder's own start-up (`render`, and `doctor`, which is bake's preflight), then the
+    same bake alone (one round, generator.build.bake_round: no CLI, render or preflight), once
+    as is and once with every output cache-only (no export or unpack into the image store).
     """
     out: dict = {}
     for key, command in (("render_s", ("render", "-o", str(ws.root / "anatomy.hcl"))), ("doctor_s", ("doctor",))):
@@ -83,9 +83,8 @@ def warm_anatomy(ws: workload.Workspace, values: dict[str, str]) -> dict:
         out[key] = round(result.seconds, 3) if result.returncode == 0 else None
     # (Not a variant without provenance attestations: its images differ from the stored ones, so every
     # image is exported and unpacked again, and the next bake with attestations pays it back.)
-    out["bake_load_s"] = round(fate_builder.bake_run(ws, values)[0].seconds, 3)
-    cacheonly = fate_builder.bake_run(ws, values, extra_set=["*.output=type=cacheonly"], load=False)[0]
-    out["bake_cacheonly_s"] = round(cacheonly.seconds, 3)
+    out["bake_load_s"] = round(fate_builder.bake_round(ws, values), 3)
+    out["bake_cacheonly_s"] = round(fate_builder.bake_round(ws, values, ("*.output=type=cacheonly",), load=False), 3)
     return out
 
 
@@ -282,7 +281,7 @@ class Runner:
         }
 
     def remote(self, runs: int) -> dict:
-        from .remote import Remote, check_registry, rounds_floor
+        from .remote import Remote, check_registry, schedule_floor
 
         check_registry()
         names, work = self.names_and_work("remote", "default")
@@ -293,10 +292,10 @@ class Runner:
             failures: list[str] = []
             entry = self.with_retries(f"remote run {index + 1}", lambda index=index: remote.run(index), failures)
             results.append({**entry, "failures": failures} if failures else entry)
-        waves = results[0]["waves"]["rounds"] if results else []
+        schedule = results[0]["pipeline"]["schedule"] if results else {}
         return {"images": list(names), "work_seconds": work, "expected": sorted(remote.expected, key=names.index),
-                "rounds": waves, "floor_s": {"waves": rounds_floor(waves, work),
-                                             "one graph": workload.critical_path(names, work).seconds},
+                "schedule": schedule, "floor_s": {"pipeline": schedule_floor(schedule, work),
+                                                  "one graph": workload.critical_path(names, work).seconds},
                 "runs": results}
 
 

@@ -65,7 +65,7 @@ def _selection_panel(ax, data: dict, name: str, title: str) -> None:  # noqa: AN
 
 
 def _remote_panel(ax, data: dict, _name: str, title: str) -> None:  # noqa: ANN001
-    """Fresh builder, remote cache: cold, nothing changed, one file changed; waves against one graph."""
+    """Fresh builder, remote cache: cold, nothing changed, one file changed; the pipeline against one graph."""
     r = data["summary"]["remote"]
     n = len(data["remote"]["images"])
     scenarios = ("cold", "nothing_changed", "one_file_changed")
@@ -74,9 +74,9 @@ def _remote_panel(ax, data: dict, _name: str, title: str) -> None:  # noqa: ANN0
         counts = [r["rebuilt"][schedule].get(sc, []) for sc in scenarios]
         return ["" if not c else f"\nrebuilt {max(c)}/{n}" for c in counts]
 
-    series = [("fate-builder (waves)", COLORS["fate-builder"], [r["seconds"]["waves"][sc] for sc in scenarios],
-               notes("waves")),
-              ("one graph (before the waves)", COLORS["one graph"],
+    series = [("fate-builder (pipeline)", COLORS["fate-builder"], [r["seconds"]["pipeline"][sc] for sc in scenarios],
+               notes("pipeline")),
+              ("one graph (before the pipeline)", COLORS["one graph"],
                [r["seconds"]["one graph"][sc] for sc in scenarios], notes("one graph"))]
     _grouped(ax, ["cold", "fresh builder,\nnothing changed", "fresh builder,\none file changed"], series)
     runs = len(data["remote"]["runs"])

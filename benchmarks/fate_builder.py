@@ -1,9 +1,10 @@
 """The fate-builder side of the benchmark: its command line as users run it, and its bake run in-process.
 
 `cli_bake` times `fate-builder bake --load` (CLI, configuration, render, preflight, bake,
-summary). `bake_run` renders the same file and hands it to `generator.build.BakeRun`, the
-bake run itself, in rounds the caller chooses (the waves fate-builder picks, or one graph):
-so two schedules of the same bake are compared without the CLI's start-up around them.
+summary). `bake_run` renders the same file and hands it to `generator.build.run_bake` in the
+layout the caller picks (fate-builder's own schedule, or one graph whatever CACHE says), so
+two schedules of the same bake are compared without the CLI's start-up around them;
+`bake_round` times one bake alone (`generator.build.bake_round`).
 """
 
 from __future__ import annotations
@@ -12,19 +13,15 @@ import contextlib
 import shlex
 import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
 
+from generator.build import Layout
 from testsupport import scrubbed_environ
 
 from . import workload
 from .engine import BenchError, Timed, run_timed
-
-Schedule = Literal["waves", "one graph"]
 
 
 def executable() -> str:
@@ -72,7 +69,7 @@ def cli_bake(ws: workload.Workspace, values: dict[str, str]) -> Timed:
 
 
 class _Lines:
-    """A text stream for BakeRun's plain view: each line kept with the second it arrived."""
+    """A text stream for the bake run's plain view: each line kept with the second it arrived."""
 
     def __init__(self, start: float):
         self.start = start
@@ -90,32 +87,53 @@ class _Lines:
         return False
 
 
-def bake_run(ws: workload.Workspace, values: dict[str, str], schedule: Schedule = "waves",
-             extra_set: Iterable[str] = (), load: bool = True) -> tuple[Timed, list[list[str]]]:
-    """One `bake` (`--load` unless told otherwise) through generator.build.BakeRun (preflight gate, rounds,
-    summary) in `schedule`'s rounds, from the workspace (its grants and kept log are relative to the working
-    directory); and the rounds it ran."""
-    from generator.build import BakeRun, bake_waves, resolve_targets
+def _plan(ws: workload.Workspace, values: dict[str, str]):  # noqa: ANN202 - generator's types, imported late
+    """The plan of these settings and its bake file, rendered into the workspace as `fate-builder bake` does."""
     from generator.config import load_config
-    from generator.engine import Engine
     from generator.plan import build_plan
     from generator.render import render, write_atomic
 
-    config = load_config(env_file=None, environ={}, overrides={**values, "DOCKER_DIR": str(ws.docker_dir)})
-    plan = build_plan(config)
+    plan = build_plan(load_config(env_file=None, environ={}, overrides={**values, "DOCKER_DIR": str(ws.docker_dir)}))
     bake_file = ws.root / "docker-bake.hcl"
     write_atomic(bake_file, render(plan, bake_file))
-    targets = resolve_targets(plan, ())
-    rounds = (targets,) if schedule == "one graph" else bake_waves(plan, targets)
-    options = replace(config.bake_options, load=load, progress="plain", set=(*config.bake_options.set, *extra_set))
+    return plan, bake_file
+
+
+def bake_run(ws: workload.Workspace, values: dict[str, str], layout: Layout = "auto") -> tuple[Timed, dict]:
+    """One `bake --load` through generator.build.run_bake (preflight gate, the bakes of its schedule, retries,
+    summary), laid out as `layout` says, from the workspace (grants and the kept log are relative to the working
+    directory); and the schedule it ran (image -> the images its bake waited for)."""
+    from generator.build import BakeRequest, BuildFailed, bake_schedule, resolve_targets, run_bake
+    from generator.engine import Engine
+
+    plan, bake_file = _plan(ws, values)
+    options = replace(plan.config.bake_options, load=True, progress="plain")
+    schedule = bake_schedule(plan, resolve_targets(plan, ()), layout)
     start = time.perf_counter()
     stream = _Lines(start)
-    engine = Engine()
-    with contextlib.chdir(ws.root), tempfile.TemporaryDirectory(prefix="fate-builder-bench-") as scratch:
-        run = BakeRun(engine, plan, bake_file, options, engine.ask_facts(options.builder), Path(scratch),
-                      lambda text: stream.write(text + "\n"))
-        run.go(targets, rounds, stream)
-    if run.error is not None or run.failed:
+    try:
+        with contextlib.chdir(ws.root):
+            run_bake(Engine(), plan, bake_file, BakeRequest((), options, layout=layout),
+                     out=lambda text: stream.write(text + "\n"), stream=stream)
+    except BuildFailed as exc:
         tail = "".join(line for _, line in stream.lines[-25:])
-        raise BenchError(f"bake ({schedule}) failed: {run.error or ', '.join(run.failed)}\n{tail}")
-    return Timed(time.perf_counter() - start, stream.lines), [list(r) for r in rounds]
+        raise BenchError(f"bake ({layout}) failed: {exc}\n{tail}") from None
+    return Timed(time.perf_counter() - start, stream.lines), {n: sorted(w) for n, w in schedule.items()}
+
+
+def bake_round(ws: workload.Workspace, values: dict[str, str], extra_set: tuple[str, ...] = (),
+               load: bool = True) -> float:
+    """Seconds of one bake round alone (generator.build.bake_round: bake as fate-builder starts it, one graph;
+    no CLI, render, preflight or display), `--load` unless told otherwise."""
+    from generator.build import bake_round as one_round
+    from generator.engine import Engine
+
+    plan, bake_file = _plan(ws, values)
+    options = replace(plan.config.bake_options, load=load, progress="plain", set=(*plan.config.bake_options.set,
+                                                                                  *extra_set))
+    start = time.perf_counter()
+    with contextlib.chdir(ws.root):
+        result = one_round(Engine(), plan, bake_file, options)
+    if not result.ok:
+        raise BenchError(f"bake round failed ({result.return_code}):\n{''.join(result.lines[-25:])}")
+    return time.perf_counter() - start

@@ -4,11 +4,12 @@ Per run, in a workspace of its own (a fresh nonce, so the registry holds nothing
 with `CACHE=registry` on the engine's registry (127.0.0.1:5000, scripts/ci/provision-engine.sh):
 
 * **cold**: the images removed and the builder emptied (`docker buildx prune -af`), then
-  one bake through `generator.build.BakeRun` (benchmarks/fate_builder.py), once in the waves
-  fate-builder picks for a remote cache and once, in another workspace, as one graph (today's
-  bake before the waves): the same images, steps and cache export, only the schedule differs;
+  one bake through `generator.build.run_bake` (benchmarks/fate_builder.py), once laid out as
+  fate-builder lays it out for a remote cache (each image's bake as soon as its parent's has
+  finished: the pipeline) and once, in another workspace, as one graph (the bake before the
+  pipeline): the same images, steps and cache export, only the schedule differs;
 * **nothing changed**: the builder emptied and the images removed again, then `fate-builder
-  bake --load` as CI runs it (waves), and one graph again as the control;
+  bake --load` as CI runs it, and one graph again as the control;
 * **one file changed**: a line added to a file under `$FATE_DIR/fateflow`, the builder
   emptied and the images removed, then `fate-builder bake --load`: the images whose layers
   changed must be exactly those whose contents include fateflow.
@@ -30,7 +31,8 @@ from .engine import BenchError, Timed, changed, layers, load_average, prune_buil
 
 REGISTRY = "127.0.0.1:5000"
 PREFIX = f"{REGISTRY}/benchremote"
-SCHEDULES: tuple[fate_builder.Schedule, ...] = ("waves", "one graph")
+# The two layouts compared: the key in the results, and generator.build's name for it.
+LAYOUTS = {"pipeline": "auto", "one graph": "one-graph"}
 
 
 def check_registry() -> None:
@@ -48,9 +50,12 @@ def fresh_builder(prefix: str) -> None:
     remove_under(prefix)
 
 
-def rounds_floor(rounds: list[list[str]], work: dict[str, float]) -> float:
-    """The least time the rounds take with unlimited cores: each round's longest chain, one round after another."""
-    return round(sum(workload.critical_path(r, work).seconds for r in rounds), 3)
+def schedule_floor(schedule: dict[str, list[str]], work: dict[str, float]) -> float:
+    """The least time a schedule (image -> the images its bake waits for) takes with unlimited cores: the work
+    along its longest chain of waits (generator.waves.finish_times)."""
+    from generator.waves import finish_times
+
+    return round(max(finish_times({n: frozenset(w) for n, w in schedule.items()}, work).values(), default=0.0), 3)
 
 
 class Remote:
@@ -63,14 +68,14 @@ class Remote:
         self.expected = set(workload.derived_from_source(names))
 
     def run(self, index: int) -> dict:
-        order = SCHEDULES if index % 2 == 0 else tuple(reversed(SCHEDULES))
+        order = tuple(LAYOUTS) if index % 2 == 0 else tuple(reversed(LAYOUTS))
         out: dict = {"run": index + 1, "order": list(order)}
-        for schedule in order:
-            out[schedule] = self.schedule_run(index, schedule)
+        for layout in order:
+            out[layout] = self.layout_run(index, layout)
         return out
 
-    def schedule_run(self, index: int, schedule: fate_builder.Schedule) -> dict:
-        short = "waves" if schedule == "waves" else "graph"
+    def layout_run(self, index: int, layout: str) -> dict:
+        short = "pipe" if layout == "pipeline" else "graph"
         nonce = f"{self.session}-remote-{index}-{short}-{secrets.token_hex(2)}"
         ws = workload.Workspace.create(self.work_root / "remote" / f"run{index}" / short, nonce)
         prefix = f"{PREFIX}/{self.session}-{index}-{short}"
@@ -78,10 +83,10 @@ class Remote:
         refs = workload.references(prefix, self.names)
         try:
             fresh_builder(prefix)
-            result, rounds = fate_builder.bake_run(ws, values, schedule)
+            result, schedule = fate_builder.bake_run(ws, values, LAYOUTS[layout])
             cold = layers(refs.values())
-            out = {"cold": self._entry("cold", schedule, result, cold, cold, refs), "rounds": rounds}
-            if schedule == "waves":
+            out = {"cold": self._entry("cold", layout, result, cold, cold, refs), "schedule": schedule}
+            if layout == "pipeline":
                 out["nothing_changed"] = self._again(ws, values, prefix, refs, cold, "nothing changed")
                 ws.edit_fateflow(f"benchmark edit {nonce}")
                 entry = self._again(ws, values, prefix, refs, cold, "one file changed")
@@ -89,8 +94,8 @@ class Remote:
                 out["one_file_changed"] = entry
             else:
                 fresh_builder(prefix)
-                result, _ = fate_builder.bake_run(ws, values, schedule)
-                out["nothing_changed"] = self._entry("nothing changed", schedule, result, cold,
+                result, _ = fate_builder.bake_run(ws, values, LAYOUTS[layout])
+                out["nothing_changed"] = self._entry("nothing changed", layout, result, cold,
                                                      layers(refs.values()), refs)
             return out
         finally:
@@ -103,17 +108,17 @@ class Remote:
         """The bake a CI run makes: an emptied builder, no images, `fate-builder bake --load`."""
         fresh_builder(prefix)
         result = fate_builder.cli_bake(ws, values)
-        return self._entry(scenario, "waves", result, cold, layers(refs.values()), refs)
+        return self._entry(scenario, "pipeline", result, cold, layers(refs.values()), refs)
 
-    def _entry(self, scenario: str, schedule: str, result: Timed, before: dict[str, tuple[str, ...]],
+    def _entry(self, scenario: str, layout: str, result: Timed, before: dict[str, tuple[str, ...]],
                after: dict[str, tuple[str, ...]], refs: dict[str, str]) -> dict:
         missing = [n for n, r in refs.items() if r not in after]
         if missing:
-            raise BenchError(f"remote cache, {schedule}, {scenario}: not in the engine afterwards: "
+            raise BenchError(f"remote cache, {layout}, {scenario}: not in the engine afterwards: "
                              f"{', '.join(missing)}")
         by_ref = {r: n for n, r in refs.items()}
         rebuilt = sorted((by_ref[r] for r in changed(before, after)), key=self.names.index)
         load = load_average()
-        self.say(f"  remote {schedule:9s} {scenario:16s} {result.seconds:7.1f}s  rebuilt {len(rebuilt)}/{len(refs)}  "
+        self.say(f"  remote {layout:9s} {scenario:16s} {result.seconds:7.1f}s  rebuilt {len(rebuilt)}/{len(refs)}  "
                  f"(load {load})")
         return {"seconds": round(result.seconds, 3), "rebuilt": rebuilt, "load_avg_1m": load}

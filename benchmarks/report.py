@@ -141,7 +141,7 @@ def _selection_targets(targets: list[dict], name: str, s: dict) -> None:
 
 
 def _remote_summary(data: dict) -> dict:
-    """Fresh builder with a remote cache (benchmarks/remote.py): rebuilt counts, times, waves / one graph cold."""
+    """Fresh builder with a remote cache (benchmarks/remote.py): rebuilt counts, times, pipeline / one graph cold."""
     remote = data["remote"]
     runs = remote["runs"]
 
@@ -153,33 +153,34 @@ def _remote_summary(data: dict) -> dict:
 
     scenarios = ("cold", "nothing_changed", "one_file_changed")
     out = {
-        "seconds": {sch: {sc: stats(seconds(sch, sc)) for sc in scenarios} for sch in ("waves", "one graph")},
-        "rebuilt": {sch: {sc: rebuilt(sch, sc) for sc in scenarios[1:]} for sch in ("waves", "one graph")},
-        "exact": [run["waves"]["one_file_changed"]["exact"] for run in runs if "waves" in run],
-        "cold_vs_one_graph": stats(_ratio(seconds("waves", "cold"), seconds("one graph", "cold"))),
+        "seconds": {sch: {sc: stats(seconds(sch, sc)) for sc in scenarios} for sch in ("pipeline", "one graph")},
+        "rebuilt": {sch: {sc: rebuilt(sch, sc) for sc in scenarios[1:]} for sch in ("pipeline", "one graph")},
+        "exact": [run["pipeline"]["one_file_changed"]["exact"] for run in runs if "pipeline" in run],
+        "cold_vs_one_graph": stats(_ratio(seconds("pipeline", "cold"), seconds("one graph", "cold"))),
         "projection": None,
     }
-    waves, graph = out["seconds"]["waves"]["cold"], out["seconds"]["one graph"]["cold"]
+    pipeline, graph = out["seconds"]["pipeline"]["cold"], out["seconds"]["one graph"]["cold"]
     scale = data["meta"]["scale_s_per_minute"]
-    if waves and graph and scale > 0:
+    if pipeline and graph and scale > 0:
         k = REAL_SCALE / scale
         floors = remote["floor_s"]
         projected = {sch: floors[sch] * k + (st["median"] - floors[sch])
-                     for sch, st in (("waves", waves), ("one graph", graph))}
-        out["projection"] = {"waves_s": round(projected["waves"], 1), "one_graph_s": round(projected["one graph"], 1),
-                             "ratio": round(projected["waves"] / projected["one graph"], 3)}
+                     for sch, st in (("pipeline", pipeline), ("one graph", graph))}
+        out["projection"] = {"pipeline_s": round(projected["pipeline"], 1),
+                             "one_graph_s": round(projected["one graph"], 1),
+                             "ratio": round(projected["pipeline"] / projected["one graph"], 3)}
     return out
 
 
 def _remote_targets(targets: list[dict], r: dict) -> None:
-    nothing = r["rebuilt"]["waves"]["nothing_changed"]
+    nothing = r["rebuilt"]["pipeline"]["nothing_changed"]
     if nothing:
         _target(targets, "remote", "remote_nothing_changed", {"median": max(nothing)},
                 "fresh builder, remote cache, nothing changed: images rebuilt (every run)")
-    _target(targets, "remote", "remote_cold_vs_one_graph", r["cold_vs_one_graph"], "cold: waves / one graph")
+    _target(targets, "remote", "remote_cold_vs_one_graph", r["cold_vs_one_graph"], "cold: pipeline / one graph")
     if r["projection"]:
         _target(targets, "remote", "remote_cold_projected", {"median": r["projection"]["ratio"]},
-                "cold at real FATE build times (a model): waves / one graph")
+                "cold at real FATE build times (a model): pipeline / one graph")
 
 
 def _render_summary(render: dict) -> dict:
@@ -393,20 +394,20 @@ def _remote_rows(data: dict) -> list[str]:
     graph_nothing = (f"one graph: {_s(secs['one graph']['nothing_changed'])}, rebuilt "
                      f"{_counts(rebuilt['one graph']['nothing_changed'], n)}")
     lines = [
-        f"| {label} | fresh builder, nothing changed (every CI run) | {_s(secs['waves']['nothing_changed'])}, rebuilt "
-        f"{_counts(rebuilt['waves']['nothing_changed'], n)} | | {graph_nothing} | 0 rebuilt | "
+        f"| {label} | fresh builder, nothing changed (every CI run) | {_s(secs['pipeline']['nothing_changed'])}, "
+        f"rebuilt {_counts(rebuilt['pipeline']['nothing_changed'], n)} | | {graph_nothing} | 0 rebuilt | "
         f"{_met(summary, 'remote', 'remote_nothing_changed')} |",
-        f"| {label} | fresh builder, one file under fateflow changed | {_s(secs['waves']['one_file_changed'])}, "
-        f"rebuilt {_counts(rebuilt['waves']['one_file_changed'], n)}, {exact_text} | | | exact set | "
+        f"| {label} | fresh builder, one file under fateflow changed | {_s(secs['pipeline']['one_file_changed'])}, "
+        f"rebuilt {_counts(rebuilt['pipeline']['one_file_changed'], n)}, {exact_text} | | | exact set | "
         f"{'yes' if exact and all(exact) else '**no**'} |",
-        f"| {label} | cold: waves (fate-builder's schedule) vs one graph | waves {_s(secs['waves']['cold'])} | | "
+        f"| {label} | cold: fate-builder's pipeline vs one graph | {_s(secs['pipeline']['cold'])} | | "
         f"{_r(r['cold_vs_one_graph'])} × one graph {_s(secs['one graph']['cold'])} | ≤ 1.10 | "
         f"{_met(summary, 'remote', 'remote_cold_vs_one_graph')} |",
     ]
     p = r["projection"]
     if p:
-        lines.append(f"| {label} | cold projected to real FATE build times (a model) | waves "
-                     f"{p['waves_s'] / 60:.0f} min | | {p['ratio']:.2f} × one graph {p['one_graph_s'] / 60:.0f} min "
+        lines.append(f"| {label} | cold projected to real FATE build times (a model) | "
+                     f"{p['pipeline_s'] / 60:.0f} min | | {p['ratio']:.2f} × one graph {p['one_graph_s'] / 60:.0f} min "
                      "| ≤ 1.10 | "
                      f"{_met(summary, 'remote', 'remote_cold_projected')} |")
     return lines
@@ -457,7 +458,7 @@ def _anatomy_note(name: str, sel: dict, s: dict) -> str | None:
         return None
     return (f"{name} ({len(sel['images'])}), fate-builder warm {_m(s['seconds']['warm']['fate-builder'])} s, its "
             f"parts alone: `fate-builder render` {_m(a['render_s'], 2)} s, `fate-builder doctor` (bake's preflight) "
-            f"{_m(a['doctor_s'], 2)} s; its bake run alone {_m(a['bake_load_s'])} s, "
+            f"{_m(a['doctor_s'], 2)} s; the same bake alone (one round) {_m(a['bake_load_s'])} s, "
             f"{_m(a['bake_cacheonly_s'])} s with cache-only outputs (no export or unpack).")
 
 
@@ -487,13 +488,13 @@ def _baseline_note(name: str, sel: dict, s: dict) -> str | None:
 
 def _remote_note(data: dict) -> str:
     remote, r = data["remote"], data["summary"]["remote"]
-    floors = remote["floor_s"]
-    waves = " | ".join(", ".join(w) for w in remote["rounds"])
-    p = r["projection"]
+    floors, p = remote["floor_s"], r["projection"]
+    waiting = sum(1 for waits in remote["schedule"].values() if waits)
     return (f"remote cache (CACHE=registry, `docker buildx prune -af` and the images removed before every bake, "
-            f"rebuilt = layers differ from the cold bake's): fate-builder's {len(remote['rounds'])} waves ({waves}) "
-            f"need at least {floors['waves']:.1f} s of work one wave after another, one graph "
+            f"rebuilt = layers differ from the cold bake's): fate-builder's pipeline ({len(remote['schedule'])} bakes, "
+            f"{waiting} waiting for their parent or an image they share a step with) needs at least "
+            f"{floors['pipeline']:.1f} s of work along its longest chain of waits, one graph "
             f"{floors['one graph']:.1f} s (critical path)"
             + (f"; at real FATE build times (the floors × {REAL_SCALE / data['meta']['scale_s_per_minute']:g}, the "
-               f"fixed costs measured here kept) {p['waves_s'] / 60:.0f} min against {p['one_graph_s'] / 60:.0f} min"
-               if p else "") + ".")
+               f"fixed costs measured here kept) {p['pipeline_s'] / 60:.0f} min against {p['one_graph_s'] / 60:.0f} "
+               "min" if p else "") + ".")
