@@ -343,6 +343,7 @@ class BakeRun:
         self.finished: set[str] = set()
         self.schedule: waves.Waits = {}
         self.messages: queue.Queue[tuple[int, str | EngineError | None]] = queue.Queue()
+        self.display: Any = None  # up once the preflight has passed (the bakes started before are said then)
 
     # --- one bake -------------------------------------------------------------------------
 
@@ -439,6 +440,10 @@ class BakeRun:
             if self.error is None:
                 self._start_ready()
 
+    def _pipelined(self) -> bool:
+        """Whether some image waits for another's bake (else one graph, one bake)."""
+        return any(self.schedule.values())
+
     def _running(self) -> list[Lane]:
         return [lane for lane in self.lanes.values() if not lane.done]
 
@@ -448,14 +453,14 @@ class BakeRun:
         plan = {n: w for n, w in self.schedule.items() if not self._below_failed(n)}
         for names in waves.ready(plan, finished, self.started):
             lane = self.start(names)
-            if len(self.schedule) > 1 and hasattr(self, "display"):
+            if self._pipelined() and self.display is not None:
                 on = sorted({self.plan.catalog.by_name[n].parent or "" for n in lane.names} & self.finished)
                 where = f" (on the image{'s' if len(on) > 1 else ''} of {', '.join(on)})" if on else ""
                 self.say(f"fate-builder: bake {lane.number + 1}: {', '.join(names)}{where}")
 
     def _announce(self) -> None:
         """What the run will do, and the bakes started before the display was up."""
-        if len(self.schedule) < 2 or not any(self.schedule.values()):
+        if not self._pipelined():
             return
         self.say(f"fate-builder: {len(self.schedule)} images, each baked as soon as its parent is built, on "
                  "its parent's image, so that an empty builder takes every step the cache holds")
