@@ -297,6 +297,7 @@ class Lane:
     events: list[Any] = field(default_factory=list)
     listening: bool = False
     done: bool = False
+    exports: ExportWatch = field(default_factory=lambda: ExportWatch())
 
 
 # A vertex number of lane k's bake is shown as k * LANE_IDS + its own, so the merged log of bakes running side by
@@ -310,6 +311,33 @@ def lane_line(lane: int, line: str) -> str:
     if lane == 0:
         return line
     return _VERTEX_NUMBER.sub(lambda m: f"#{lane * LANE_IDS + int(m.group(1))} ", line, count=1)
+
+
+class ExportWatch:
+    """When an image of a running bake is in the image store or registry: its export vertex (`[name] exporting to
+    image`) is done, before bake goes on to export its cache. Its digest is the manifest list's the export names, or
+    its manifest's (what bake's metadata gives as containerimage.digest; recorded on buildx 0.13 and 0.29)."""
+
+    _DIGEST = re.compile(r"^exporting manifest (list )?(sha256:[0-9a-f]{64})")
+
+    def __init__(self) -> None:
+        self.exports: dict[str, str] = {}  # vertex -> image
+        self.digests: dict[str, dict[bool, str]] = {}
+
+    def feed(self, event: Any) -> tuple[str, str] | None:
+        """(image, digest) when `event` ends an image's export whose digest was shown, else None."""
+        if event.kind == "started" and event.label is not None and event.label.name == "exporting to image" \
+                and event.target is not None:
+            self.exports[event.vertex] = event.target
+        elif event.kind == "output" and event.vertex in self.exports:
+            if match := self._DIGEST.match(event.text):
+                self.digests.setdefault(event.vertex, {})[bool(match.group(1))] = match.group(2)
+        elif event.kind == "done" and event.vertex in self.exports:
+            found = self.digests.get(event.vertex, {})
+            digest = found.get(True) or found.get(False)
+            if digest is not None:
+                return self.exports[event.vertex], digest
+        return None
 
 
 class BakeRun:
@@ -341,8 +369,11 @@ class BakeRun:
         self.lanes: dict[int, Lane] = {}
         self.started: set[str] = set()
         self.finished: set[str] = set()
+        # Images whose export is done while their bake still exports its cache: their children may start.
+        self.exported: set[str] = set()
         self.schedule: waves.Waits = {}
         self.messages: queue.Queue[tuple[int, str | EngineError | None]] = queue.Queue()
+        self.display: Any = None  # up once the preflight has passed (the bakes started before are said then)
 
     # --- one bake -------------------------------------------------------------------------
 
@@ -439,23 +470,28 @@ class BakeRun:
             if self.error is None:
                 self._start_ready()
 
+    def _pipelined(self) -> bool:
+        """Whether some image waits for another's bake (else one graph, one bake)."""
+        return any(self.schedule.values())
+
     def _running(self) -> list[Lane]:
         return [lane for lane in self.lanes.values() if not lane.done]
 
     def _start_ready(self) -> None:
         """Start a bake for each set of images `waves.ready` says may start now."""
-        finished = self.finished | set(self.failed)
+        finished = self.finished | self.exported | set(self.failed)
         plan = {n: w for n, w in self.schedule.items() if not self._below_failed(n)}
         for names in waves.ready(plan, finished, self.started):
             lane = self.start(names)
-            if len(self.schedule) > 1 and hasattr(self, "display"):
-                on = sorted({self.plan.catalog.by_name[n].parent or "" for n in lane.names} & self.finished)
+            if self._pipelined() and self.display is not None:
+                on = sorted({self.plan.catalog.by_name[n].parent or "" for n in lane.names}
+                            & (self.finished | self.exported))
                 where = f" (on the image{'s' if len(on) > 1 else ''} of {', '.join(on)})" if on else ""
                 self.say(f"fate-builder: bake {lane.number + 1}: {', '.join(names)}{where}")
 
     def _announce(self) -> None:
         """What the run will do, and the bakes started before the display was up."""
-        if len(self.schedule) < 2 or not any(self.schedule.values()):
+        if not self._pipelined():
             return
         self.say(f"fate-builder: {len(self.schedule)} images, each baked as soon as its parent is built, on "
                  "its parent's image, so that an empty builder takes every step the cache holds")
@@ -468,16 +504,35 @@ class BakeRun:
         if line.strip() in self.dotenv_noise:
             return
         event = progress.parse(line)
-        if event is not None:
-            lane.events.append(event)
         shown = lane_line(lane.number, line)
         self.display.line(shown)
         self._keep(shown)
+        if event is not None:
+            lane.events.append(event)
+            self._exported(lane, event)
+
+    def _exported(self, lane: Lane, event: Any) -> None:
+        """An image others wait for is exported: their bakes start now, not after its cache export."""
+        found = lane.exports.feed(event) if self._pipelined() else None
+        if found is None or found[0] not in lane.names or not self._waited_for(found[0]):
+            return
+        image, digest = found
+        self.metadata[image] = {**self.metadata.get(image, {}), "containerimage.digest": digest}
+        self.exported.add(image)
+        self._start_ready()
+
+    def _waited_for(self, image: str) -> bool:
+        return any(image in before for before in self.schedule.values())
 
     def _succeeded(self, lane: Lane) -> None:
         # The parents a one-graph bake built cache-only are its images too.
         self.board.end_round(ok=True, only=(*lane.names, *dependencies_of(self.plan, lane.names)))
-        self.metadata.update(_read_metadata(lane.metadata_file))
+        written = _read_metadata(lane.metadata_file)
+        moved = [n for n in lane.names
+                 if n in self.exported and image_digest(written, n) != image_digest(self.metadata, n)]
+        if moved:  # the export's own lines named another digest than bake's metadata: said, not hidden
+            self.say(f"fate-builder: bake's metadata gives {', '.join(moved)} another digest than its export showed")
+        self.metadata.update(written)
         self.finished |= set(lane.names)
 
     def _failed(self, lane: Lane, exc: EngineError) -> None:
@@ -578,7 +633,8 @@ class BakeRun:
         for name in names:
             planned = by_name[name]
             parent = planned.image.parent
-            if parent is None or parent in names or parent not in self.finished or parent in self.failed:
+            if parent is None or parent in names or parent not in self.finished | self.exported \
+                    or parent in self.failed:
                 continue
             pushed = self.options.push and parent in self.plan.selected
             source = parent_source(planned.parent_reference or "", image_digest(self.metadata, parent),

@@ -298,7 +298,9 @@ class _Bake:
             raise EngineError("bake failed: exit status 1", 1)
         Path(self.options["metadata_file"]).write_text(
             json.dumps({t: {"containerimage.digest": f"sha256:{t}"} for t in self.targets}), encoding="utf-8")
-        yield f"#1 [{self.targets[0]} 1/1] RUN true\n#1 DONE 0.1s\n"
+        for number, name in enumerate(self.targets, 1):
+            yield f"#{number} [{name} 1/1] RUN true\n"
+            yield f"#{number} DONE 0.1s\n"
 
     def stop(self) -> None:
         pass

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from generator import catalog, render, waves
-from generator.build import bake_call, bake_schedule, lane_line, link_mode, parent_source
+import json
+from pathlib import Path
+
+import pytest
+
+from generator import catalog, doctor, progress, render, waves
+from generator.build import ExportWatch, bake_call, bake_schedule, lane_line, link_mode, parent_source
 from generator.config import BakeOptions
 from generator.engine import EngineFacts
 from generator.formats import as_env
@@ -161,3 +166,27 @@ def test_a_sibling_with_more_generations_below_it_goes_first():
     parents = {"root": None, "a": "root", "b": "root", "c": "b"}  # b has a child, a has none
     assert waves.waits(["root", "a", "b", "c"], parents, steps) == {
         "root": frozenset(), "a": {"root", "b"}, "b": {"root"}, "c": {"b"}}
+
+
+def test_gha_and_local_caches_are_pipelined_like_registry_and_doctor_says_gha_is_not_measured():
+    for cache in ("gha", "local:/tmp/c"):
+        plan = plan_of(CACHE=cache)
+        assert any(bake_schedule(plan, plan.selected, steps={}).values()), cache
+    (check,) = doctor.cache_checks(plan_of(CACHE="gha"))
+    assert "not measured here" in check.detail
+    (check,) = doctor.cache_checks(plan_of(CACHE="local:/tmp/c"))
+    assert "0 of 16 default images rebuilt" in check.detail
+
+
+@pytest.mark.parametrize("buildx", ["0.13", "0.29"])
+def test_an_images_export_shows_the_digest_bakes_metadata_gives_it_before_the_bake_ends(buildx):
+    """Recorded cold bakes (--load, containerd store): a child may start on its parent once this is seen."""
+    data = Path(__file__).parent / "data" / "progress"
+    metadata = json.loads((data / f"{buildx}-cold.metadata.json").read_text(encoding="utf-8"))
+    watch, found = ExportWatch(), {}
+    for line in (data / f"{buildx}-cold.log").read_text(encoding="utf-8").splitlines():
+        event = progress.parse(line)
+        if event is not None and (seen := watch.feed(event)) is not None:
+            found[seen[0]] = seen[1]
+    assert found == {
+        name: entry["containerimage.digest"] for name, entry in metadata.items() if isinstance(entry, dict)}
