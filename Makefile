@@ -77,11 +77,14 @@ wheel-check:
 	PYTHON=$(PYTHON) scripts/ci/wheel-check.sh
 
 # Not a test: builds the stand-in images both ways on the ENGINE generation (about 30 minutes
-# here), then measures fate-builder's own cost on a warm bake beside a plain `docker buildx bake`.
+# here), the remote-cache scenarios (fresh builder, CACHE=registry on the engine's registry at
+# 127.0.0.1:5000), then fate-builder's own cost on a warm bake beside a plain `docker buildx bake`.
 # The results are kept as that generation's (benchmarks/engines/docker-X.Y.json); the README
 # tables and benchmarks/chart.png show every generation kept: run it with ENGINE=oldest and
-# ENGINE=current. BENCH_ARGS=--no-prune on an engine shared with other builds; a shorter run:
-# BENCH_ARGS="--runs 1 --runs-all 0 --cpu-runs 0 --no-probe" (about 6 minutes).
+# ENGINE=current. It empties the builder's cache (`docker buildx prune -af`): on a shared engine
+# run it under the engine lock. In two shorter holds (about 6 minutes each):
+#   BENCH_ARGS="--runs 1 --runs-all 0 --cpu-runs 0 --no-probe --remote-runs 0"
+#   BENCH_ARGS="--merge --runs 0 --runs-all 0 --cpu-runs 0 --no-probe --render-runs 0 --overhead-runs 0"
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,bench]'

@@ -47,7 +47,7 @@ from python_on_whales.exceptions import DockerException
 from generator import catalog
 
 from .engine import BenchError, docker, stream_timed
-from .workload import Workspace, build_order_is_valid
+from .workload import TAG, Workspace, build_order_is_valid, references
 
 # build.sh's order: buildBase, then buildModule's functions in turn. Names are the
 # catalog's; an image of the catalog missing here fails loudly (`order_for`).
@@ -92,7 +92,6 @@ SOURCE_MODULE: dict[str, str | None] = {
 GENERAL_MODULES = ("bin", "build")  # packaged too, used by no image: copied and tarred all the same
 PACKAGE_TARGET = "/data/projects/fate-package"
 FAMILY_CONTEXT = "family-dir"
-TAG = "bench"
 
 
 def _plain_file(source: str, path: str) -> str | None:
@@ -166,74 +165,66 @@ def order_for(selection: Iterable[str]) -> list[str]:
 class PackageResult:
     seconds: float
     cache_dir: Path
-    digests: dict[str, str]  # artifact -> sha256 of its bytes
 
 
 def _sh(*argv: str, cwd: Path | None = None) -> None:
     subprocess.run(list(argv), cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def package(ws: Workspace, selection: Iterable[str]) -> PackageResult:
-    """build_docker.sh's `all` (without its Maven and npm builds: their time is in the images' work)
-    and build.sh's copy into the cache folder, timed."""
-    start = time.perf_counter()
-    selection = set(selection)
-    families = {catalog.BY_NAME[n].family for n in selection}
-    sources = {s for f in families for s in catalog.FAMILY_BY_NAME[f].sources}
-    version = (ws.fate_dir / "fate.env").read_text(encoding="utf-8").split("FATE=", 1)[1].split()[0]
-    name = f"FATE_install_{version}_release"
-    work = ws.root / "fate-builder-sh"
-    package_dir = work / name
-    cache_dir = work / "cache"
-    shutil.rmtree(package_dir, ignore_errors=True)
-    (work / f"{name}.tar.gz").unlink(missing_ok=True)
-    package_dir.mkdir(parents=True)
+def _copy_modules(ws: Workspace, package_dir: Path, sources: set[str]) -> list[str]:
+    """build_docker.sh's packaging_* functions: FATE's folders copied into the package, the modules they make."""
     fate = ws.fate_dir
-    modules: list[str] = []
-    # packaging_conf
     _sh("cp", str(fate / "fate.env"), str(fate / "RELEASE.md"), *map(str, sorted((fate / "python").glob(
         "requirements*.txt"))), str(package_dir))
-    _sh("cp", "-r", str(fate / "conf"), str(package_dir))
-    modules.append("conf")
-    # packaging_general_dir
-    for folder in (*GENERAL_MODULES, "examples", "deploy", "doc"):
-        if (fate / folder).is_dir():
-            _sh("cp", "-r", str(fate / folder), str(package_dir))
-            modules.append(folder)
-    # packaging_proxy
-    (package_dir / "proxy" / "nginx").mkdir(parents=True)
-    _sh("cp", "-r", str(fate / "c" / "proxy" / "conf"), str(fate / "c" / "proxy" / "lua"),
-        str(package_dir / "proxy" / "nginx"))
-    modules.append("proxy")
-    # packaging_fate
-    (package_dir / "fate").mkdir()
-    _sh("cp", "-r", str(fate / "python"), str(package_dir / "fate"))
-    modules.append("fate")
-    # packaging_fateflow / fateboard / eggroll (the Maven/npm builds are in the images' work)
-    for folder in ("fateflow", "fateboard", "eggroll"):
-        _sh("cp", "-r", str(fate / folder), str(package_dir))
-        modules.append(folder)
+    proxy, python = package_dir / "proxy" / "nginx", package_dir / "fate"  # folders the copies go into
+    copies: list[tuple[str, list[Path], Path]] = [("conf", [fate / "conf"], package_dir)]
+    copies += [(folder, [fate / folder], package_dir) for folder in (*GENERAL_MODULES, "examples", "deploy", "doc")
+               if (fate / folder).is_dir()]
+    copies += [("proxy", [fate / "c" / "proxy" / "conf", fate / "c" / "proxy" / "lua"], proxy),
+               ("fate", [fate / "python"], python)]
+    # fateflow, fateboard, eggroll: the Maven/npm builds are in the images' work
+    copies += [(folder, [fate / folder], package_dir) for folder in ("fateflow", "fateboard", "eggroll")]
     # IPCL and FATE-LLM, when their images are built
     if "ipcl-src" in sources:
-        _sh("cp", "-r", str(ws.ipcl_dir), str(package_dir / "ipcl_pkg"))
-        modules.append("ipcl_pkg")
+        copies.append(("ipcl_pkg", [ws.ipcl_dir], package_dir / "ipcl_pkg"))
     if "fate-llm-src" in sources:
-        _sh("cp", "-r", str(ws.llm_dir), str(package_dir / "fate_llm"))
-        modules.append("fate_llm")
-    # compress: one tarball per module, an md5 list, then the whole folder
+        copies.append(("fate_llm", [ws.llm_dir], package_dir / "fate_llm"))
+    for folder in (proxy, python):
+        folder.mkdir(parents=True)
+    for _, folders, dest in copies:
+        _sh("cp", "-r", *map(str, folders), str(dest))
+    return [module for module, _, _ in copies]
+
+
+def _compress(package_dir: Path, modules: list[str]) -> None:
+    """One tarball per module and an md5 list, then the whole folder."""
     md5 = []
     for module in modules:
         _sh("tar", "czf", f"{module}.tar.gz", f"./{module}", cwd=package_dir)
         md5.append(f"{module}:{hashlib.md5((package_dir / f'{module}.tar.gz').read_bytes()).hexdigest()}\n")
         shutil.rmtree(package_dir / module)
     (package_dir / "packages_md5.txt").write_text("".join(md5), encoding="utf-8")
-    _sh("tar", "czf", f"{name}.tar.gz", name, cwd=work)
+    _sh("tar", "czf", f"{package_dir.name}.tar.gz", package_dir.name, cwd=package_dir.parent)
+
+
+def package(ws: Workspace, selection: Iterable[str]) -> PackageResult:
+    """build_docker.sh's `all` (without its Maven and npm builds: their time is in the images' work)
+    and build.sh's copy into the cache folder, timed."""
+    start = time.perf_counter()
+    families = {catalog.BY_NAME[n].family for n in selection}
+    sources = {s for f in families for s in catalog.FAMILY_BY_NAME[f].sources}
+    version = (ws.fate_dir / "fate.env").read_text(encoding="utf-8").split("FATE=", 1)[1].split()[0]
+    work = ws.root / "fate-builder-sh"
+    package_dir = work / f"FATE_install_{version}_release"
+    cache_dir = work / "cache"
+    shutil.rmtree(package_dir, ignore_errors=True)
+    (work / f"{package_dir.name}.tar.gz").unlink(missing_ok=True)
+    package_dir.mkdir(parents=True)
+    _compress(package_dir, _copy_modules(ws, package_dir, sources))
     # build.sh: mkdir -p ${PACKAGE_DIR_CACHE}; cp -r FATE_install_*/* ${PACKAGE_DIR_CACHE}
     cache_dir.mkdir(exist_ok=True)
     _sh("cp", "-r", *map(str, sorted(package_dir.iterdir())), str(cache_dir))
-    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(cache_dir.iterdir())
-               if p.is_file()}
-    return PackageResult(time.perf_counter() - start, cache_dir, digests)
+    return PackageResult(time.perf_counter() - start, cache_dir)
 
 
 # --------------------------------------------------------------------------------------
@@ -253,10 +244,6 @@ class BaselineRun:
     seconds: float
     package: PackageResult
     builds: list[ImageBuild]
-
-
-def reference(prefix: str, name: str) -> str:
-    return f"{prefix}/{name}:{TAG}"
 
 
 def write_dockerfiles(ws: Workspace) -> dict[str, tuple[Path, bool]]:
@@ -294,7 +281,7 @@ def run(ws: Workspace, selection: Iterable[str], prefix: str, work: Mapping[str,
         lines: list[tuple[float, str]] = []
         try:
             stream = docker.buildx.build(str(context), file=str(dockerfile), build_args=build_args,
-                                         build_contexts=contexts, tags=[reference(prefix, name)], load=True,
+                                         build_contexts=contexts, tags=[references(prefix, [name])[name]], load=True,
                                          progress="plain", stream_logs=True)
             stream_timed(stream, t0, lines)
         except DockerException as exc:

@@ -141,10 +141,6 @@ def work_steps(vertices: Mapping[str, Vertex]) -> dict[str, WorkStep]:
     return out
 
 
-def executed_work_count(vertices: Mapping[str, Vertex]) -> int:
-    return sum(1 for v in vertices.values() if is_work(v) and v.executed)
-
-
 def peak_concurrency(steps: Iterable[WorkStep]) -> int:
     events = []
     for s in steps:

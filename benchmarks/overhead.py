@@ -1,6 +1,6 @@
 """fate-builder's own cost on a warm bake: `fate-builder bake --load` against plain `docker buildx bake --load`.
 
-    flock -o /tmp/fb-engine.lock .venv/bin/python -m benchmarks.overhead [--runs 5]
+    .venv/bin/python -m benchmarks.overhead [--runs 5]
 
 (`make bench` runs it too, `--overhead-runs`, and puts the ratio in the README table.)
 
@@ -22,27 +22,23 @@ import os
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from testsupport import scrubbed_environ
 
-from . import workload
+from . import fate_builder, workload
+from .engine import BenchError, remove_under, run_timed
 
 PREFIX = "benchoverhead"
-TAG = "warm"
 
 
-def _timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{argv[0]} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return seconds
+def _seconds(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    result = run_timed(argv, cwd=str(cwd), env=env)
+    if result.returncode != 0:
+        raise BenchError(f"{argv[0]} failed ({result.returncode}):\n{result.text()[-3000:]}")
+    return result.seconds
 
 
 def measure(runs: int = 5, work_root: Path | None = None) -> dict:
@@ -52,39 +48,31 @@ def measure(runs: int = 5, work_root: Path | None = None) -> dict:
     from generator.plan import build_plan
     from generator.render import bake_variables
 
-    temporary = work_root is None
     root = Path(tempfile.mkdtemp(prefix="fate-builder-overhead-")) if work_root is None else work_root
     session = secrets.token_hex(3)
     ws = workload.Workspace.create(root / "ws", f"overhead-{session}")
     prefix = f"{PREFIX}/{session}"
-    settings = {"FATE_DIR": str(ws.fate_dir), "PREFIX": prefix, "TAG": TAG}
-    bake_file = ws.root / "docker-bake.hcl"
-    from .bench import fate_builder_bin
-
-    fb = [fate_builder_bin(), "--docker-dir", str(ws.docker_dir)]
-    for name, value in settings.items():
-        fb += ["-D", f"{name}={value}"]
-    fb += ["bake", "--load", "--progress", "plain", "--output", str(bake_file)]
+    settings = fate_builder.settings(ws, "default", prefix, {})
+    fb = fate_builder.bake_command(ws, settings)
     env = scrubbed_environ()
     config = load_config(env_file=None, environ={}, overrides={**settings, "DOCKER_DIR": str(ws.docker_dir)})
-    plan = build_plan(config)
-    names = resolve_targets(plan, ())
-    plain = ["docker", "buildx", "bake", "--load", "--progress", "plain", "-f", str(bake_file), *names]
+    names = resolve_targets(build_plan(config), ())
+    plain = ["docker", "buildx", "bake", "--load", "--progress", "plain", "-f", str(ws.root / "docker-bake.hcl"),
+             *names]
     plain_env = {**env, **bake_variables(config)}
-    refs = [p.reference for p in plan.images if p.role == "selected"]
     times: dict[str, list[float]] = {"fate_builder": [], "plain_bake": []}
     load_start = os.getloadavg()[0]
     try:
-        _timed(fb, ws.root, env)  # cold: builds and loads everything
-        _timed(plain, ws.root, plain_env)  # both warm-ups: page cache, .pyc files, BuildKit's caches
-        _timed(fb, ws.root, env)
+        _seconds(fb, ws.root, env)  # cold: builds and loads everything
+        _seconds(plain, ws.root, plain_env)  # both warm-ups: page cache, .pyc files, BuildKit's caches
+        _seconds(fb, ws.root, env)
         for index in range(runs):
             order = (("fate_builder", fb, env), ("plain_bake", plain, plain_env))
             for key, argv, e in order if index % 2 == 0 else tuple(reversed(order)):
-                times[key].append(round(_timed(argv, ws.root, e), 3))
+                times[key].append(round(_seconds(argv, ws.root, e), 3))
     finally:
-        subprocess.run(["docker", "image", "rm", "-f", *refs], capture_output=True, check=False)
-        if temporary:
+        remove_under(prefix)
+        if work_root is None:
             shutil.rmtree(root, ignore_errors=True)
     medians = {k: round(statistics.median(v), 3) for k, v in times.items()}
     return {"images": len(names), "runs": runs, "seconds": times, "median_s": medians,
@@ -96,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args(argv)
-    print(json.dumps(measure(args.runs), indent=2))
+    print(json.dumps(measure(parser.parse_args(argv).runs), indent=2))
     return 0
 
 

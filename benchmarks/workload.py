@@ -54,6 +54,15 @@ FAMILY_MINUTES: dict[str, float] = {
     "fate-upgrade-manager": 1,
 }
 
+# The tag of every image the benchmark builds (under a prefix of its own per session and strategy).
+TAG = "bench"
+
+
+def references(prefix: str, names: Iterable[str]) -> dict[str, str]:
+    """Image name -> the reference the benchmark's builds give it under `prefix`."""
+    return {name: f"{prefix}/{name}:{TAG}" for name in names}
+
+
 # Seconds of WORK_SECONDS per real-FATE minute. 0.5 keeps `make bench` near 20 minutes on
 # the 2-core machine; the base image then works 10 s.
 DEFAULT_SCALE = 0.5

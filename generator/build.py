@@ -10,12 +10,14 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import queue
 import re
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -77,11 +79,17 @@ def bake_arguments(options: BakeOptions) -> dict[str, Any]:
     return args
 
 
+# How `fate-builder bake` lays out its bakes: "auto" pipelines them when CACHE imports a cache (else one graph);
+# "one-graph" is one bake of everything whatever CACHE says (the benchmark's baseline for the cold cost).
+Layout = Literal["auto", "one-graph"]
+
+
 @dataclass(frozen=True)
 class BakeRequest:
     targets: tuple[str, ...]
     options: BakeOptions
     print_only: bool = False
+    layout: Layout = "auto"
 
 
 def resolve_targets(plan: Plan, requested: Iterable[str]) -> tuple[str, ...]:
@@ -165,17 +173,18 @@ def parent_source(reference: str, digest: str | None, mode: LinkMode) -> str | N
     return f"docker-image://{reference}@{digest}" if mode == "digest" else f"docker-image://{reference}"
 
 
-def bake_waves(plan: Plan, targets: tuple[str, ...], steps: waves.Steps | None = None) -> tuple[tuple[str, ...], ...]:
-    """The rounds a bake of `targets` (and the parents they need) runs in: waves when the bake imports a build
-    cache that is not in the image (see generator.waves), else one round, one graph."""
+def bake_schedule(plan: Plan, targets: tuple[str, ...], layout: Layout = "auto",
+                  steps: waves.Steps | None = None) -> dict[str, frozenset[str]]:
+    """What each image's bake waits for. With a build cache to import that is not in the image, the pipeline of
+    `waves.waits` for `targets` and the parents they need (see generator.waves); else nothing: one bake of
+    `targets`, one graph (the parents not asked for stay out of it: bake_call adds them, cache-only)."""
     names = (*dependencies_of(plan, targets), *targets)
-    if plan.config.cache in ("none", "inline") or len(names) < 2:
-        # The parents not asked for stay out of the call: bake_call adds them, cache-only.
-        return (targets,)
+    if layout == "one-graph" or not plan.config.cache.external or len(names) < 2:
+        return {name: frozenset() for name in targets}
     images = [t for t in plan.targets if t.name in names]
     if steps is None:
         steps = waves.dockerfile_steps(plan.config.docker_dir, images, plan.catalog)
-    return waves.schedule([i.name for i in images], {i.name: i.parent for i in images}, steps)
+    return waves.waits([i.name for i in images], {i.name: i.parent for i in images}, steps)
 
 
 def preflight(facts: EngineFacts, plan: Plan, options: BakeOptions, out: Callable[[str], None]) -> None:
@@ -193,7 +202,7 @@ def builder_can_wait(plan: Plan, options: BakeOptions) -> bool:
     """Whether the builder's checks may wait for a failed bake: one platform, the builder buildx picks by default
     (none named, no BUILDX_BUILDER), no cache export. Then the builder only matters if it lacks the daemon's own
     platform (`builder_checks_needed`); a bake that fails is followed by the checks, with the same lines."""
-    exports_cache = plan.config.cache not in ("none", "inline")
+    exports_cache = plan.config.cache.external
     return (len(plan.config.platforms) == 1 and not options.builder and not os.environ.get("BUILDX_BUILDER")
             and not exports_cache)
 
@@ -223,13 +232,13 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
     platform on the default builder the builder is asked only if the bake fails
     (`builder_checks_needed`).
 
-    The bake is a run of rounds (`BakeRun`): the waves of `bake_waves` one after another,
-    each child on the image its parent's wave built; within a wave, when a target fails,
-    BuildKit cancels the targets still running beside it; they are baked again (their
-    finished steps come from cache) so one broken image does not cost the others, and the
-    failed ones are named at the end (progress.judge and decide).
-    On a terminal the progress is a live line per image (display.LiveView), else BuildKit's
-    plain log; both end with a summary table.
+    Then the bakes of `bake_schedule` (`BakeRun`): one graph, or, with a build cache to
+    import, each image's bake as soon as its parent's has finished, on the image it built.
+    When a target fails, BuildKit cancels the targets of the same bake still running
+    beside it; they are baked again (their finished steps come from cache) so one broken
+    image does not cost the others, and the failed ones are named at the end
+    (progress.judge and decide). On a terminal the progress is a live line per image
+    (display.LiveView), else BuildKit's plain log; both end with a summary table.
     """
     targets = resolve_targets(plan, request.targets)
     if request.print_only:
@@ -239,7 +248,7 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
     with tempfile.TemporaryDirectory(prefix="fate-builder-") as scratch:
         run = BakeRun(engine, plan, bake_file, request.options, facts or engine.ask_facts(request.options.builder),
                       Path(scratch), out)
-        run.go(targets, bake_waves(plan, targets), stream or sys.stderr)
+        run.go(targets, bake_schedule(plan, targets, request.layout), stream or sys.stderr)
     if run.error is not None or run.failed:
         say_unreachable(engine, plan, run.seen, out)
     if run.error is not None:
@@ -250,20 +259,100 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
     return None
 
 
-class BakeRun:
-    """One `fate-builder bake`: the preflight gate, then rounds (waves, and retries within a wave).
+@dataclass(frozen=True)
+class RoundResult:
+    """What one bake process did: the targets it was called with, its exit status, its metadata, its output."""
 
-    The decisions are pure functions (`bake_waves`, `link_mode`, `progress.decide`); this
-    sequences them, the engine and the display.
+    names: tuple[str, ...]
+    return_code: int
+    metadata: dict[str, Any]
+    lines: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.return_code == 0
+
+
+def bake_round(engine: Engine, plan: Plan, bake_file: Path, options: BakeOptions, targets: tuple[str, ...] = (),
+               *, on_line: Callable[[str], None] | None = None) -> RoundResult:
+    """One bake of `targets` (the default group when empty) as one graph, started as `BakeRun` starts each of its
+    bakes (bake_call's targets and outputs, the `--allow` grants); no preflight, retry or display. For recording
+    BuildKit's output (tests.fixtures.record_progress) and for the benchmark."""
+    with tempfile.TemporaryDirectory(prefix="fate-builder-") as scratch:
+        run = BakeRun(engine, plan, bake_file, options, engine.ask_facts(options.builder, inspect_now=False),
+                      Path(scratch), lambda _: None)
+        return run.round(resolve_targets(plan, targets), on_line)
+
+
+@dataclass
+class Lane:
+    """One bake process of a run and what was seen of it: a first bake, or a retry of the targets it left."""
+
+    number: int
+    names: tuple[str, ...]
+    bake: Bake
+    metadata_file: Path
+    no_cache: bool = False
+    broken_retries: int = 0
+    events: list[Any] = field(default_factory=list)
+    listening: bool = False
+    done: bool = False
+    exports: ExportWatch = field(default_factory=lambda: ExportWatch())
+
+
+# A vertex number of lane k's bake is shown as k * LANE_IDS + its own, so the merged log of bakes running side by
+# side reads as one bake's (a bake of the family numbers a few hundred vertices).
+LANE_IDS = 10000
+_VERTEX_NUMBER = re.compile(r"^#(\d+) ")
+
+
+def lane_line(lane: int, line: str) -> str:
+    """`line` of lane `lane`'s bake with its vertex number made unique in the run (lane 0's unchanged)."""
+    if lane == 0:
+        return line
+    return _VERTEX_NUMBER.sub(lambda m: f"#{lane * LANE_IDS + int(m.group(1))} ", line, count=1)
+
+
+class ExportWatch:
+    """When an image of a running bake is in the image store or registry: its export vertex (`[name] exporting to
+    image`) is done, before bake goes on to export its cache. Its digest is the manifest list's the export names, or
+    its manifest's (what bake's metadata gives as containerimage.digest; recorded on buildx 0.13 and 0.29)."""
+
+    _DIGEST = re.compile(r"^exporting manifest (list )?(sha256:[0-9a-f]{64})")
+
+    def __init__(self) -> None:
+        self.exports: dict[str, str] = {}  # vertex -> image
+        self.digests: dict[str, dict[bool, str]] = {}
+
+    def feed(self, event: Any) -> tuple[str, str] | None:
+        """(image, digest) when `event` ends an image's export whose digest was shown, else None."""
+        if event.kind == "started" and event.label is not None and event.label.name == "exporting to image" \
+                and event.target is not None:
+            self.exports[event.vertex] = event.target
+        elif event.kind == "output" and event.vertex in self.exports:
+            if match := self._DIGEST.match(event.text):
+                self.digests.setdefault(event.vertex, {})[bool(match.group(1))] = match.group(2)
+        elif event.kind == "done" and event.vertex in self.exports:
+            found = self.digests.get(event.vertex, {})
+            digest = found.get(True) or found.get(False)
+            if digest is not None:
+                return self.exports[event.vertex], digest
+        return None
+
+
+class BakeRun:
+    """One `fate-builder bake`: the preflight gate, then bakes as the schedule lets them start (each a lane), and
+    retries within a lane.
+
+    The decisions are pure functions (`bake_schedule`, `waves.ready`, `link_mode`, `progress.decide`); this
+    sequences them, the engine, the bakes' output (read by a thread per bake) and the display.
     """
 
     def __init__(self, engine: Engine, plan: Plan, bake_file: Path, options: BakeOptions, query: FactsQuery,
                  scratch: Path, out: Callable[[str], None]):
         self.engine, self.plan, self.bake_file, self.query, self.out = engine, plan, bake_file, query, out
         self.variables = bake_variables(plan.config)
-        self.metadata_file = Path(options.metadata_file or scratch / "metadata.json")
-        self.options = options
-        self.round_options = replace(options, metadata_file=str(self.metadata_file))
+        self.scratch, self.options = scratch, options
         self.daemon = query.daemon()
         self.buildx = version_tuple(self.daemon.buildx_version)
         self.checked = builder_checks_needed(plan, options, self.daemon)
@@ -273,28 +362,78 @@ class BakeRun:
         self.failed: tuple[str, ...] = ()
         self.skipped: list[str] = []
         self.error: str | None = None
-        # Every failed round's events: what could not be reached is said from them at the end.
+        # Every failed bake's events: what could not be reached is said from them at the end.
         self.seen: list[Any] = []
         self.descendants = {t.name: frozenset(descendants_of(plan, [t.name])) for t in plan.targets}
         self.log_path: Path | None = None
+        self.lanes: dict[int, Lane] = {}
+        self.started: set[str] = set()
+        self.finished: set[str] = set()
+        # Images whose export is done while their bake still exports its cache: their children may start.
+        self.exported: set[str] = set()
+        self.schedule: waves.Waits = {}
+        self.messages: queue.Queue[tuple[int, str | EngineError | None]] = queue.Queue()
+        self.display: Any = None  # up once the preflight has passed (the bakes started before are said then)
 
-    def start(self, names: tuple[str, ...], links: Mapping[str, str], loaded: Iterable[str]) -> Bake:
-        call, kwargs = bake_call(self.plan, names, self.round_options, links, loaded)
+    # --- one bake -------------------------------------------------------------------------
+
+    def start(self, names: tuple[str, ...], no_cache: bool = False) -> Lane:
+        """Start a bake of `names`, each child on the image its parent's finished bake made."""
+        number = len(self.lanes)
+        metadata_file = self.scratch / f"metadata-{number}.json"
+        options = replace(self.options, metadata_file=str(metadata_file), no_cache=self.options.no_cache or no_cache)
+        call, kwargs = bake_call(self.plan, names, options, self.links(names), self._loaded(names))
         access = entitlements.bake_access(self.plan.config, call, self.options.set)
         for folder in access.writes:
             # Before bake: its entitlement check takes a folder that does not exist yet for
             # its nearest existing parent, which a grant of the folder itself does not cover.
             Path(folder).mkdir(parents=True, exist_ok=True)
         allow = entitlements.grants(access, self.cwd, self.buildx)
-        return self.engine.start_bake(self.bake_file, call, self.variables, progress="plain", allow=allow, **kwargs)
+        bake = self.engine.start_bake(self.bake_file, call, self.variables, progress="plain", allow=allow, **kwargs)
+        self.lanes[number] = Lane(number, names, bake, metadata_file, no_cache)
+        self.started |= set(names)
+        return self.lanes[number]
 
-    def go(self, targets: tuple[str, ...], rounds: tuple[tuple[str, ...], ...], stream: IO[str]) -> None:
+    def round(self, names: tuple[str, ...], on_line: Callable[[str], None] | None = None) -> RoundResult:
+        """One bake of `names` to its end, its output to `on_line` as it comes (`bake_round`)."""
+        lane = self.start(names)
+        lines: list[str] = []
+        code = 0
+        try:
+            for line in lane.bake.lines():
+                lines.append(line)
+                if on_line is not None:
+                    on_line(line)
+        except EngineError as exc:
+            code = exc.return_code or 1
+        finally:
+            lane.bake.stop()
+        return RoundResult(tuple(names), code, _read_metadata(lane.metadata_file), tuple(lines))
+
+    def _listen(self, lane: Lane) -> None:
+        """Read the lane's output in a thread of its own, onto the run's queue (None at a good end)."""
+        def read() -> None:
+            try:
+                for line in lane.bake.lines():
+                    self.messages.put((lane.number, line))
+                self.messages.put((lane.number, None))
+            except EngineError as exc:
+                self.messages.put((lane.number, exc))
+            except (OSError, ValueError) as exc:  # its output closed under it: the run is stopping
+                self.messages.put((lane.number, EngineError(f"bake stopped: {exc}")))
+
+        lane.listening = True
+        threading.Thread(target=read, name=f"bake-{lane.number}", daemon=True).start()
+
+    # --- the run --------------------------------------------------------------------------
+
+    def go(self, targets: tuple[str, ...], schedule: waves.Waits, stream: IO[str]) -> None:
+        self.schedule = schedule
         if not self.checked:
             # The daemon's own platform on the default builder: judged without the builder, bake unheld.
             preflight(self.daemon, self.plan, self.options, self.out)
-        first = rounds[0]
-        bake: Bake | None = self.start(first, {}, self._loaded(first, rounds)) if can_start_early(
-            self.daemon) else None
+        if can_start_early(self.daemon):
+            self._start_ready()
         try:
             from . import display  # noqa: F401  rich's import, while bake starts
 
@@ -303,71 +442,139 @@ class BakeRun:
             self.display = self._display(targets, stream)
             with self.display, self._log() as log:
                 self.log = log
-                for number, wave in enumerate(rounds, 1):
-                    wanted = tuple(n for n in wave if not self._below_failed(n))
-                    if len(rounds) > 1 and wanted:
-                        self.say(f"fate-builder: wave {number} of {len(rounds)}: {', '.join(wanted)}")
-                    if wanted and not self.bake_wave(wanted, rounds, bake):
-                        break
-                    bake = None
+                self._announce()
+                self._loop()
         finally:
-            if bake is not None:  # a failed check, an interruption: the build ends with us
-                bake.stop()
+            for lane in self.lanes.values():  # a failed check, an interruption: the builds end with us
+                lane.bake.stop()
+        self._summary(targets)
+
+    def _loop(self) -> None:
+        """Start what may start, then follow the bakes' output until every lane has ended or the run must stop."""
+        self._start_ready()
+        while self.error is None and self._running():
+            for lane in self._running():
+                if not lane.listening:
+                    self._listen(lane)
+            number, message = self.messages.get()
+            lane = self.lanes[number]
+            if isinstance(message, str):
+                self._line(lane, message)
+                continue
+            lane.done = True
+            lane.bake.stop()
+            if message is None:
+                self._succeeded(lane)
+            else:
+                self._failed(lane, message)
+            if self.error is None:
+                self._start_ready()
+
+    def _pipelined(self) -> bool:
+        """Whether some image waits for another's bake (else one graph, one bake)."""
+        return any(self.schedule.values())
+
+    def _running(self) -> list[Lane]:
+        return [lane for lane in self.lanes.values() if not lane.done]
+
+    def _start_ready(self) -> None:
+        """Start a bake for each set of images `waves.ready` says may start now."""
+        finished = self.finished | self.exported | set(self.failed)
+        plan = {n: w for n, w in self.schedule.items() if not self._below_failed(n)}
+        for names in waves.ready(plan, finished, self.started):
+            lane = self.start(names)
+            if self._pipelined() and self.display is not None:
+                on = sorted({self.plan.catalog.by_name[n].parent or "" for n in lane.names}
+                            & (self.finished | self.exported))
+                where = f" (on the image{'s' if len(on) > 1 else ''} of {', '.join(on)})" if on else ""
+                self.say(f"fate-builder: bake {lane.number + 1}: {', '.join(names)}{where}")
+
+    def _announce(self) -> None:
+        """What the run will do, and the bakes started before the display was up."""
+        if not self._pipelined():
+            return
+        self.say(f"fate-builder: {len(self.schedule)} images, each baked as soon as its parent is built, on "
+                 "its parent's image, so that an empty builder takes every step the cache holds")
+        for lane in self.lanes.values():
+            self.say(f"fate-builder: bake {lane.number + 1}: {', '.join(lane.names)}")
+
+    def _line(self, lane: Lane, line: str) -> None:
+        from . import progress
+
+        if line.strip() in self.dotenv_noise:
+            return
+        event = progress.parse(line)
+        shown = lane_line(lane.number, line)
+        self.display.line(shown)
+        self._keep(shown)
+        if event is not None:
+            lane.events.append(event)
+            self._exported(lane, event)
+
+    def _exported(self, lane: Lane, event: Any) -> None:
+        """An image others wait for is exported: their bakes start now, not after its cache export."""
+        found = lane.exports.feed(event) if self._pipelined() else None
+        if found is None or found[0] not in lane.names or not self._waited_for(found[0]):
+            return
+        image, digest = found
+        self.metadata[image] = {**self.metadata.get(image, {}), "containerimage.digest": digest}
+        self.exported.add(image)
+        self._start_ready()
+
+    def _waited_for(self, image: str) -> bool:
+        return any(image in before for before in self.schedule.values())
+
+    def _succeeded(self, lane: Lane) -> None:
+        # The parents a one-graph bake built cache-only are its images too.
+        self.board.end_round(ok=True, only=(*lane.names, *dependencies_of(self.plan, lane.names)))
+        written = _read_metadata(lane.metadata_file)
+        moved = [n for n in lane.names
+                 if n in self.exported and image_digest(written, n) != image_digest(self.metadata, n)]
+        if moved:  # the export's own lines named another digest than bake's metadata: said, not hidden
+            self.say(f"fate-builder: bake's metadata gives {', '.join(moved)} another digest than its export showed")
+        self.metadata.update(written)
+        self.finished |= set(lane.names)
+
+    def _failed(self, lane: Lane, exc: EngineError) -> None:
+        """A bake that failed: the builder's checks if they waited for this, then what `progress.decide` says."""
+        from . import progress
+
+        if not self.checked:
+            # The builder's checks waited for this: a builder that is missing or lacks the platform
+            # is said as `doctor` says it, not as bake's error.
+            self.checked = True
+            preflight(self.query.result(), self.plan, self.options, self.display.say)
+        self.metadata.update(_read_metadata(lane.metadata_file))
+        self.finished |= {n for n in lane.names if n in self.metadata}
+        self.seen += lane.events
+        remaining = tuple(n for n in lane.names if n not in self.finished)
+        decision = progress.decide(progress.judge(lane.events, [t.name for t in self.plan.targets]),
+                                   remaining=remaining, failed=self.failed, descendants=self.descendants,
+                                   broken_retries=lane.broken_retries, no_cache=lane.no_cache)
+        newly = [t for t in decision.failed if t not in self.failed]
+        self.board.end_round(ok=False, failed=newly)
+        self.failed = decision.failed
+        if decision.message:
+            self.say(f"fate-builder: {decision.message}")
+        if decision.action == "engine-lost":
+            self.error = decision.message
+        elif decision.action == "give-up" and not newly:  # nothing new to blame
+            self.error = f"{exc} (exit status {exc.return_code}); see bake's output above"
+        elif decision.action == "retry":
+            retry = self.start(decision.remaining, decision.no_cache)
+            retry.broken_retries = decision.broken_retries
+
+    def _summary(self, targets: tuple[str, ...]) -> None:
         self.skipped = sorted(set(targets) & set().union(*(self.descendants[t] for t in self.failed))
                               - set(self.failed))
         self.board.end_round(ok=False, skipped=self.skipped)
+        if self.options.metadata_file:
+            Path(self.options.metadata_file).write_text(json.dumps(self.metadata, indent=2), encoding="utf-8")
         if self.options.progress != "quiet":
             # No SIZE column: python-on-whales inspects an image again for each attribute read
             # (2 CLI calls per image, 2 s for 16), more than the whole warm bake may add.
             self.display.summary(self.metadata, {}, dockerfiles=self._dockerfiles(),
                                  log=str(self.log_path) if self.log_path else None)
-
-    def bake_wave(self, wave: tuple[str, ...], rounds: tuple[tuple[str, ...], ...], bake: Bake | None) -> bool:
-        """Bake one wave, in as many rounds as `progress.decide` asks; False when the whole run must stop."""
-        from . import progress
-
-        links, loaded = self.links(wave), self._loaded(wave, rounds)
-        remaining, broken_retries = wave, 0
-        while remaining:
-            events = self.board.new_round().events
-            bake = bake or self.start(remaining, links, loaded)
-            try:
-                for line in bake.lines():
-                    if line.strip() in self.dotenv_noise:
-                        continue
-                    self.display.line(line)
-                    self._keep(line)
-                self.board.end_round(ok=True)
-                self.metadata.update(_read_metadata(self.metadata_file))
-                return True
-            except EngineError as exc:
-                if not self.checked:
-                    # The builder's checks waited for this: a builder that is missing or lacks the platform
-                    # is said as `doctor` says it, not as bake's error.
-                    self.checked = True
-                    preflight(self.query.result(), self.plan, self.options, self.display.say)
-                self.metadata.update(_read_metadata(self.metadata_file))
-                known = [t.name for t in self.plan.targets]
-                self.seen += events
-                decision = progress.decide(progress.judge(events, known), remaining=remaining, failed=self.failed,
-                                           descendants=self.descendants, broken_retries=broken_retries,
-                                           no_cache=self.round_options.no_cache)
-                self.board.end_round(ok=False, failed=[t for t in decision.failed if t not in self.failed])
-                new_blame = decision.failed != self.failed
-                self.failed, remaining, broken_retries = decision.failed, decision.remaining, decision.broken_retries
-                self.round_options = replace(self.round_options, no_cache=decision.no_cache)
-                if decision.message:
-                    self.say(f"fate-builder: {decision.message}")
-                if decision.action == "engine-lost":
-                    self.error = decision.message
-                    return False
-                if decision.action == "give-up" and not new_blame:  # nothing new to blame
-                    self.error = f"{exc} (exit status {exc.return_code}); see bake's output above"
-                    return False
-            finally:
-                bake.stop()
-                bake = None
-        return True
 
     def _log(self) -> IO[str]:
         """The file this bake's whole plain log goes to (os.devnull when the folder cannot be written)."""
@@ -405,7 +612,7 @@ class BakeRun:
 
         shown = [*dependencies_of(self.plan, targets), *targets]
         self.board = display.Board([t.name for t in self.plan.targets if t.name in shown], push=self.options.push,
-                                parents={t.name: t.parent for t in self.plan.targets})
+                                   parents={t.name: t.parent for t in self.plan.targets})
         live = self.options.progress in (None, "auto") and stream.isatty()
         return display.LiveView(self.board, stream=stream) if live else display.PlainView(
             self.board, echo=self.options.progress != "quiet", stream=stream)
@@ -413,20 +620,21 @@ class BakeRun:
     def _below_failed(self, name: str) -> bool:
         return any(name in self.descendants[f] for f in self.failed)
 
-    def _loaded(self, wave: tuple[str, ...], rounds: tuple[tuple[str, ...], ...]) -> set[str]:
-        """The wave's images a later wave builds on."""
-        later = {n for r in rounds[rounds.index(wave) + 1:] for n in r}
-        return {n for n in wave if any(self.plan.catalog.by_name[c].parent == n for c in later)}
+    def _loaded(self, names: tuple[str, ...]) -> set[str]:
+        """The images of this bake that a later bake builds on."""
+        later = {n for n in self.schedule if n not in names and n not in self.started}
+        return {n for n in names if any(self.plan.catalog.by_name[c].parent == n for c in later)}
 
-    def links(self, wave: tuple[str, ...]) -> dict[str, str]:
-        """Child -> its parent's image, for the wave's images whose parent an earlier round built."""
+    def links(self, names: tuple[str, ...]) -> dict[str, str]:
+        """Child -> its parent's image, for the images whose parent an earlier bake built."""
         facts = self.query.result() if self.checked else self.daemon
         by_name = {p.name: p for p in self.plan.images}
         out: dict[str, str] = {}
-        for name in wave:
+        for name in names:
             planned = by_name[name]
             parent = planned.image.parent
-            if parent is None or parent in wave or parent not in self.metadata or parent in self.failed:
+            if parent is None or parent in names or parent not in self.finished | self.exported \
+                    or parent in self.failed:
                 continue
             pushed = self.options.push and parent in self.plan.selected
             source = parent_source(planned.parent_reference or "", image_digest(self.metadata, parent),

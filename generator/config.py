@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dotenv import dotenv_values
 
@@ -170,7 +170,7 @@ class Config:
     ipcl_version: str
     llm_version: str
     docker_dir: str
-    cache: str
+    cache: Cache
     third_party_images: tuple[str, ...]
     bake_options: BakeOptions = field(default_factory=BakeOptions)
     fate_version: str | None = None
@@ -276,16 +276,45 @@ def _docker_dir(name: str, value: str, raw: Mapping[str, str]) -> str:
     return os.path.abspath(os.path.expanduser(value or str(default_docker_dir())))
 
 
-def validate_cache(value: str) -> str:
-    if value in ("none", "inline", "registry", "gha"):
-        return value
+CacheKind = Literal["none", "inline", "registry", "local", "gha"]
+
+
+@dataclass(frozen=True)
+class Cache:
+    """The CACHE setting, parsed once: where bake's cache-from/cache-to point (README "Build cache")."""
+
+    kind: CacheKind
+    directory: str | None = None  # local:DIR
+
+    @property
+    def setting(self) -> str:
+        """As written in CACHE (and passed to the bake file's CACHE variable)."""
+        return f"local:{self.directory}" if self.kind == "local" else self.kind
+
+    @property
+    def external(self) -> bool:
+        """A cache outside the image (registry, local, gha): exported by cache-to, imported by cache-from, so it
+        needs the containerd image store or a docker-container builder, and `bake` pipelines for it."""
+        return self.kind not in ("none", "inline")
+
+    def __str__(self) -> str:
+        return self.setting
+
+
+_WHOLE_CACHE_KINDS: dict[str, CacheKind] = {"none": "none", "inline": "inline", "registry": "registry", "gha": "gha"}
+
+
+def parse_cache(value: str) -> Cache:
+    """CACHE's value as a Cache; anything else is a one-line error naming what is allowed."""
+    if value in _WHOLE_CACHE_KINDS:
+        return Cache(_WHOLE_CACHE_KINDS[value])
     if value.startswith("local:") and len(value) > len("local:"):
-        return value
+        return Cache("local", value[len("local:"):])
     raise ConfigError(f"CACHE={value!r}: allowed are {', '.join(_CACHE_KINDS)}")
 
 
-def _cache(name: str, value: str, raw: Mapping[str, str]) -> str:
-    return validate_cache(value)
+def _cache(name: str, value: str, raw: Mapping[str, str]) -> Cache:
+    return parse_cache(value)
 
 
 def _image_list(name: str, value: str, raw: Mapping[str, str]) -> tuple[str, ...]:

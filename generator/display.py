@@ -144,9 +144,11 @@ class Board:
         now = self.clock() if now is None else now
         return [self.row(image, now) for image in self.images]
 
-    def end_round(self, *, ok: bool, failed: Sequence[str] = (), skipped: Sequence[str] = ()) -> None:
+    def end_round(self, *, ok: bool, failed: Sequence[str] = (), skipped: Sequence[str] = (),
+                  only: Sequence[str] | None = None) -> None:
         """After a round: with ok, every image of it not shown finished yet is (a cache-only dependency,
-        or an export BuildKit reported late); the failed and skipped ones are final either way."""
+        or an export BuildKit reported late); the failed and skipped ones are final either way. `only`: the
+        round's images, when other bakes are still running beside it."""
         now = self.clock()
         if not ok:
             self.failures += [f for f in failures(self.progress) if f not in self.failures]
@@ -157,7 +159,7 @@ class Board:
         for image in skipped:
             self.final.setdefault(image, Row(image, "skipped", "its parent failed"))
         if ok:
-            for image in self.images:
+            for image in self.images if only is None else [i for i in self.images if i in only]:
                 if image not in self.final and image in self.first_seen:
                     vertices = self.progress.of_target(image)
                     self.final[image] = self._finished_row(

@@ -48,64 +48,74 @@ class Check:
 
 
 def engine_checks(facts: EngineFacts, plan: Plan, *, load: bool = False, push: bool = False) -> list[Check]:
-    config = plan.config
-    checks = []
+    """The docker CLI, the daemon, buildx, the builder and its platforms, the image store; each stops the rest
+    when what follows cannot be judged without it."""
+    checks = _client_checks(facts)
+    if not checks[-1].ok or not facts.builder_checked:
+        return checks
+    if facts.builder_error is not None:
+        return [*checks, Check("builder", False, facts.builder_error,
+                               "create or select a builder: `docker buildx ls`, `docker buildx use default`")]
+    return [*checks, _platform_check(facts, plan), _store_check(facts, plan, load=load, push=push)]
+
+
+def _client_checks(facts: EngineFacts) -> list[Check]:
+    """The docker CLI, the daemon, buildx: the last check is the one that stops the rest, if any."""
     if facts.cli is None:
         return [Check("docker CLI", False, "not found on PATH",
                       "install Docker (Debian 13: `apt-get install docker.io docker-buildx`; "
                       "this project: `make engine`)")]
-    checks.append(Check("docker CLI", True, facts.cli))
+    checks = [Check("docker CLI", True, facts.cli)]
     if facts.server_error is not None:
-        checks.append(Check("Docker daemon", False, f"not reachable: {facts.server_error}",
-                            "start the daemon (`systemctl start docker`, or `make engine` here) or point "
-                            "DOCKER_HOST / `docker context use` at a running one"))
-        return checks
+        return [*checks, Check("Docker daemon", False, f"not reachable: {facts.server_error}",
+                               "start the daemon (`systemctl start docker`, or `make engine` here) or point "
+                               "DOCKER_HOST / `docker context use` at a running one")]
     server_ok = version_at_least(facts.server_version, MIN_SERVER)
     checks.append(Check("Docker daemon", server_ok, f"Docker Engine {facts.server_version}",
                         "upgrade to Docker Engine 23 or newer (BuildKit with named-context support)"))
-    buildx_ok = version_at_least(facts.buildx_version, MIN_BUILDX)
     checks.append(Check(
-        "buildx", buildx_ok,
+        "buildx", version_at_least(facts.buildx_version, MIN_BUILDX),
         facts.buildx_version or "not installed",
         "install buildx 0.8 or newer (Debian: `apt-get install docker-buildx`; or put the docker-buildx "
         "binary in ~/.docker/cli-plugins/); named contexts need buildx 0.8+ and BuildKit 0.10+",
     ))
-    if not buildx_ok or not facts.builder_checked:
-        return checks
-    if facts.builder_error is not None:
-        checks.append(Check("builder", False, facts.builder_error,
-                            "create or select a builder: `docker buildx ls`, `docker buildx use default`"))
-        return checks
-    wanted = {f"linux/{p}" for p in config.platforms}
+    return checks
+
+
+def _platform_check(facts: EngineFacts, plan: Plan) -> Check:
+    wanted = {f"linux/{p}" for p in plan.config.platforms}
     missing = sorted(wanted - set(facts.builder_platforms))
-    checks.append(Check(
+    return Check(
         f"builder {facts.builder_name} ({facts.builder_driver}) platforms",
         not missing,
         f"supports {', '.join(sorted(wanted & set(facts.builder_platforms))) or 'none requested'}"
         + (f"; missing {', '.join(missing)}" if missing else ""),
         QEMU_FIX if any(p.endswith("arm64") for p in missing) else "use a builder with a node for that platform",
-    ))
+    )
+
+
+def _store_check(facts: EngineFacts, plan: Plan, *, load: bool, push: bool) -> Check:
+    """The classic image store cannot load multi-platform images or export a cache (on the docker driver)."""
+    config = plan.config
     multi = len(config.platforms) > 1
-    exports_cache = config.cache not in ("none", "inline")
     store_ok = facts.builder_driver != "docker" or facts.containerd_store
-    needs_store = (multi and (load or not push)) or exports_cache
+    needs_store = (multi and (load or not push)) or config.cache.external
     what = []
     if multi:
         what.append("loading multi-platform images")
-    if exports_cache:
+    if config.cache.external:
         what.append(f"exporting cache (CACHE={config.cache})")
     detail = (
         "containerd image store" if facts.containerd_store else "classic image store"
     ) + f", {facts.builder_driver} driver"
-    checks.append(Check(
+    return Check(
         "image store", store_ok or not needs_store,
         detail + (f"; needed for {' and '.join(what)}" if what else ""),
         "enable the containerd image store (`{\"features\": {\"containerd-snapshotter\": true}}` in "
         "/etc/docker/daemon.json, then restart dockerd) or use a docker-container builder "
         "(`docker buildx create --use --driver docker-container`)",
         warning=not needs_store,
-    ))
-    return checks
+    )
 
 
 def entitlement_check(facts: EngineFacts, plan: Plan, cwd: str) -> Check:
@@ -163,22 +173,25 @@ def source_checks(plan: Plan) -> list[Check]:
 
 
 def cache_checks(plan: Plan, facts: EngineFacts | None = None, options: BakeOptions | None = None) -> list[Check]:
-    """What an imported build cache will answer for: with waves, every step it holds.
+    """What an imported build cache will answer for: with the pipeline, every step it holds.
 
     One bake of a family finds only the roots' steps after a prune (moby/buildkit#4674 and a
-    child's parent image changing digest: generator.waves); `bake` therefore runs the waves,
-    each child on its parent's image. That needs the parent where the child's build finds it:
-    pushed, or loaded into the image store of the default (docker driver) builder.
+    child's parent image changing digest: generator.waves); `bake` therefore bakes each image
+    once its parent is built, on its parent's image. That needs the parent where the child's
+    build finds it: pushed, or loaded into the image store of the default (docker driver) builder.
     """
     cache = plan.config.cache
-    if cache in ("none", "inline") or len(plan.images) < 2:
+    if not cache.external or len(plan.images) < 2:
         return []
     images = [p.image for p in plan.images]
-    count = len(waves.schedule([i.name for i in images], {i.name: i.parent for i in images},
-                               waves.dockerfile_steps(plan.config.docker_dir, images, plan.catalog)))
+    names, parents = [i.name for i in images], {i.name: i.parent for i in images}
+    steps = waves.dockerfile_steps(plan.config.docker_dir, images, plan.catalog)
+    count = len(waves.schedule(names, parents, steps))
     checks = [Check("build cache", True,
-                    f"CACHE={cache}: {len(images)} images in {count} waves, each child on its parent's image, so an "
-                    "empty builder takes every step the cache holds")]
+                    f"CACHE={cache}: each of the {len(images)} images baked as soon as its parent is built, on its "
+                    "parent's image, so an empty builder takes every step the cache holds; plain "
+                    f"`docker buildx bake`: the groups wave-1 to wave-{count}, one after another, PARENTS=image "
+                    f"from wave-2 on; {_CACHE_EVIDENCE[cache.kind]}")]
     driver = facts.builder_driver if facts is not None else None
     if driver not in (None, "docker") and not (options is not None and options.push):
         checks.append(Check(
@@ -192,6 +205,18 @@ def cache_checks(plan: Plan, facts: EngineFacts | None = None, options: BakeOpti
             "--provenance gives every parent image another digest in every run, and its children other cache keys",
             "leave provenance to the images without children, or off", warning=True))
     return checks
+
+
+# What has been shown of each kind of cache (README "Build cache"); gha needs GitHub's cache service.
+_CACHE_EVIDENCE = {
+    "registry": "measured: after `docker builder prune -af`, 0 of 16 default images rebuilt, 5 of 5 runs on "
+                "Docker 26.1 and on 28.5",
+    "local": "measured: after `docker builder prune -af`, 0 of 16 default images rebuilt, 5 of 5 runs on "
+             "Docker 26.1 and on 28.5",
+    "gha": "not measured here (no GitHub Actions cache service off GitHub): the bakes and their cache keys are "
+           "those of registry, only the store differs; docker/bake-action bakes the committed file wave by wave "
+           "only as the workflow does it",
+}
 
 
 def all_checks(facts: EngineFacts, plan: Plan, options: BakeOptions, *,

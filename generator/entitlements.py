@@ -42,7 +42,7 @@ class Access:
 
 
 def local_cache_dir(config: Config) -> str | None:
-    return config.cache[len("local:"):] if config.cache.startswith("local:") else None
+    return config.cache.directory  # set for local:DIR only
 
 
 _REMOTE = re.compile(r"^([a-z][a-z0-9+.-]*://|target:|docker-image:|git@)", re.I)

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import catalog, inventory
 from .plan import Plan, tag_rule
-from .render import bake_variables
+from .render import bake_variables, plan_waves
 
 FORMATS = ("table", "json", "dot", "mermaid", "env")
 
@@ -104,8 +104,28 @@ def as_mermaid(plan: Plan) -> str:
 
 
 def as_env(plan: Plan) -> str:
-    """The bake variables `fate-builder bake` passes, for plain `docker buildx bake` (`eval` them)."""
-    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in bake_variables(plan.config).items())
+    """The bake variables `fate-builder bake` passes, for plain `docker buildx bake` (`eval` them); with a build
+    cache to import, also how plain bake gets every step of it on an empty builder (`plain_bake_waves`)."""
+    exports = "".join(f"export {name}={shlex.quote(value)}\n" for name, value in bake_variables(plan.config).items())
+    return exports + plain_bake_waves(plan)
+
+
+def plain_bake_waves(plan: Plan) -> str:
+    """The wave groups in order (FATE_BUILDER_WAVES) and the commands, as comments after every export (so that an
+    unquoted `eval $(...)`, which joins the lines, still exports them all)."""
+    if not plan.config.cache.external or len(plan.images) < 2:
+        return ""
+    groups = [f"wave-{n}" for n in range(1, len(plan_waves(plan)) + 1)]
+    lines = [
+        f"export FATE_BUILDER_WAVES={shlex.quote(' '.join(groups))}",
+        f"# CACHE={plan.config.cache}: plain `docker buildx bake` takes every step the cache holds on an empty",
+        "# builder wave by wave, each wave after the one before has finished, every later one on the images",
+        "# the earlier ones pushed: PARENTS=image (README \"Build cache\").",
+        f"#   docker buildx bake --allow fs.read=\"$FATE_DIR\" --push {groups[0]}",
+        *(f"#   PARENTS=image docker buildx bake --allow fs.read=\"$FATE_DIR\" --push {g}" for g in groups[1:]),
+        "# fate-builder bake does it without the waits between waves: each image once its own parent is built.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def format_plan(plan: Plan, fmt: str) -> str:

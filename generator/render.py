@@ -119,7 +119,7 @@ def _common_variables(config: Config, docker_dir: str) -> list[tuple[str, str | 
         ("IPCL_PKG_DIR", config.ipcl_pkg_dir, "Local pailliercryptolib_python; empty fetches IPCL_VERSION."),
         ("IPCL_VERSION", config.ipcl_version, "pailliercryptolib_python git tag."),
         ("Build_LLM_VERSION", config.llm_version, "FATE-LLM git tag."),
-        ("CACHE", config.cache, "Build cache: none, inline, registry, local:DIR or gha."),
+        ("CACHE", config.cache.setting, "Build cache: none, inline, registry, local:DIR or gha."),
         ("PARENTS", "target", "How a child gets its parent: target (built in the child's build) or image "
          "(the image a previous wave built; see the wave groups)."),
         ("SOURCE_DATE_EPOCH", "0", "Time of the images' config and history: fixed, so the same steps give the "

@@ -13,8 +13,12 @@ children's steps on import, and a wave avoids both:
 * two children of one parent whose Dockerfiles begin with the same step share that step
   the same way; they go into different waves (`Conflicts`).
 
-An image is built in the first wave after its parent's in which no image it conflicts
-with is built. Pure functions; the Dockerfiles are read by `dockerfile_steps`.
+`schedule` gives waves (for plain `docker buildx bake`: the committed file's wave-N groups),
+`waits` the pipeline `fate-builder bake` runs: each image's bake starts as soon as its
+own parent's has finished and no image it conflicts with is still to finish before it, so
+an image waits for its parent, not for the slowest image of the wave before it. Two
+images side by side in different bakes share no step either way. `finish_times` is the
+cost model of both. Pure functions; the Dockerfiles are read by `dockerfile_steps`.
 """
 
 from __future__ import annotations
@@ -123,3 +127,75 @@ def schedule(names: Iterable[str], parents: Mapping[str, str | None],
         waves[wave].append(name)
         wave_of[name] = wave
     return tuple(tuple(w) for w in waves if w)
+
+
+# Per image: the images whose bakes must have finished before its own starts.
+Waits = Mapping[str, frozenset[str]]
+
+
+def heights(names: Iterable[str], parents: Mapping[str, str | None]) -> dict[str, int]:
+    """How many generations hang below each image within `names` (0 for an image without children)."""
+    names = list(names)
+    out = dict.fromkeys(names, 0)
+    for name in reversed(names):  # children after parents
+        parent = parents.get(name)
+        if parent in out:
+            out[parent] = max(out[parent], out[name] + 1)
+    return out
+
+
+def waits(names: Iterable[str], parents: Mapping[str, str | None], steps: Steps) -> dict[str, frozenset[str]]:
+    """The pipeline for `names` (parents before children, catalog order): each image waits for its parent (when
+    in `names`) and for every image it conflicts with that goes first, so no two images that would share a step
+    are built at the same time, and the first one's steps are in the builder when the other asks.
+
+    Of two that conflict, the one with more generations below it goes first (they wait for it), else the
+    earlier in catalog order: a parent always has more than its child, so nothing waits for itself.
+    """
+    names = list(names)
+    height = heights(names, parents)
+    rank = {name: (-height[name], index) for index, name in enumerate(names)}
+    out: dict[str, frozenset[str]] = {}
+    for name in names:
+        parent = parents.get(name)
+        first = {o for o in names if rank[o] < rank[name] and o != name and conflicts(name, o, parents, steps)}
+        out[name] = frozenset(first | ({parent} if parent in height else set()))
+    return out
+
+
+def ready(plan: Waits, finished: Iterable[str], started: Iterable[str]) -> tuple[tuple[str, ...], ...]:
+    """The bakes to start now: the images not started whose waits are all finished, in `plan` order. An image
+    another waits for gets a bake of its own (its bake ends when it is built, not when its neighbours are);
+    the others share one."""
+    finished, started = set(finished), set(started)
+    waited_for = set().union(*plan.values()) if plan else set()
+    now = [n for n, before in plan.items() if n not in started and before <= finished]
+    own = tuple((n,) for n in now if n in waited_for)
+    rest = tuple(n for n in now if n not in waited_for)
+    return own + ((rest,) if rest else ())
+
+
+def finish_times(plan: Waits, seconds: Mapping[str, float], overhead: float = 0.0) -> dict[str, float]:
+    """When each image is built if its bake starts once its waits are finished and takes its `seconds` plus
+    `overhead` (the cost model of the pipeline; waves are the same with each wave waiting for the whole last)."""
+    out: dict[str, float] = {}
+
+    def finish(name: str) -> float:
+        if name not in out:
+            out[name] = max((finish(w) for w in plan[name]), default=0.0) + seconds.get(name, 0.0) + overhead
+        return out[name]
+
+    for name in plan:
+        finish(name)
+    return out
+
+
+def wave_plan(rounds: Iterable[Iterable[str]]) -> dict[str, frozenset[str]]:
+    """Waves as waits: every image of a wave waits for every image of the wave before it."""
+    out: dict[str, frozenset[str]] = {}
+    previous: frozenset[str] = frozenset()
+    for wave in rounds:
+        wave = tuple(wave)
+        out.update({name: previous for name in wave})
+        previous = frozenset(wave)
+    return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import pytest
@@ -137,13 +139,14 @@ def test_source_checks_find_a_fate_checkout_and_the_dockerfiles(basic_sources, f
     ({"Build_Basic": "1"}, False),
     ({"Build_FUM": "1", "CACHE": "registry"}, False),
 ])
-def test_an_imported_cache_for_several_images_is_baked_in_waves_and_doctor_says_so(settings, warns):
+def test_an_imported_cache_for_several_images_is_pipelined_and_doctor_says_so_with_the_plain_bake_waves(
+        settings, warns):
     plan = plan_of(**{**ALL_OFF, **settings})
     checks = doctor.cache_checks(plan, _facts(), plan.config.bake_options)
     assert doctor.failed(checks) == [] and not [c for c in checks if c.warning]
     assert [c.name for c in checks] == (["build cache"] if warns else [])
     if warns:
-        assert "waves" in checks[0].detail
+        assert "as soon as its parent is built" in checks[0].detail and "wave-1 to wave-" in checks[0].detail
 
 
 def test_a_builder_that_cannot_see_the_image_store_without_push_is_a_warning_about_steps_run_again():
@@ -265,3 +268,93 @@ def test_the_compose_warnings_of_a_personal_env_are_exactly_those_of_the_variabl
         'WARNING: The "version" variable is not set. Defaulting to a blank string.',
         'WARNING: The "TAG" variable is not set. Defaulting to a blank string.',
     }
+
+
+# --- the run of bakes: each image once its parent's bake has finished, on its image ---------------
+
+
+class _Query:
+    def __init__(self, facts: EngineFacts):
+        self.facts = facts
+
+    def daemon(self) -> EngineFacts:
+        return self.facts
+
+    def result(self) -> EngineFacts:
+        return self.facts
+
+
+class _Bake:
+    """A bake that writes bake's metadata for its targets (a digest each) and fails when one of them is `failing`."""
+
+    def __init__(self, targets, options, failing):
+        self.targets, self.options, self.failing = targets, options, failing
+
+    def lines(self):
+        broken = [t for t in self.targets if t in self.failing]
+        if broken:
+            yield f"#1 [{broken[0]} 1/1] RUN false\n"
+            yield "#1 ERROR: process did not complete successfully: exit code: 1\n"
+            raise EngineError("bake failed: exit status 1", 1)
+        Path(self.options["metadata_file"]).write_text(
+            json.dumps({t: {"containerimage.digest": f"sha256:{t}"} for t in self.targets}), encoding="utf-8")
+        for number, name in enumerate(self.targets, 1):
+            yield f"#{number} [{name} 1/1] RUN true\n"
+            yield f"#{number} DONE 0.1s\n"
+
+    def stop(self) -> None:
+        pass
+
+
+class _Engine:
+    def __init__(self, failing=()):
+        self.calls: list[tuple[list[str], dict]] = []
+        self.failing = set(failing)
+
+    def start_bake(self, bake_file, targets, variables, **options):
+        self.calls.append((list(targets), options))
+        return _Bake(list(targets), options, self.failing)
+
+    def image_exists(self, reference: str) -> bool:
+        return True
+
+
+def _run(tmp_path, engine, sources):
+    plan = plan_of(**{**sources, "CACHE": "registry"})
+    query = _Query(_facts(server_version="28.5.2", native_platform="linux/amd64"))
+    error = None
+    try:
+        build.run_bake(engine, plan, tmp_path / "docker-bake.hcl", build.BakeRequest((), plan.config.bake_options),
+                       out=lambda s: None, stream=io.StringIO(), facts=query)  # type: ignore[arg-type]
+    except build.BuildFailed as exc:
+        error = str(exc)
+    return plan, error
+
+
+def test_each_image_is_baked_after_its_parents_bake_on_the_parents_image_pinned_by_digest(
+        tmp_path, monkeypatch, basic_sources):
+    monkeypatch.chdir(tmp_path)
+    engine = _Engine()
+    plan, error = _run(tmp_path, engine, basic_sources)
+    assert error is None
+    started: list[str] = []
+    by_name = {p.name: p for p in plan.images}
+    for targets, options in engine.calls:
+        for name in targets:
+            parent = by_name[name].image.parent
+            if parent is not None:
+                assert parent in started, f"{name} baked before its parent {parent}"
+                key = f"{name}.contexts.{by_name[name].parent_context_key}"
+                assert options["set"][key] == f"docker-image://{by_name[name].parent_reference}@sha256:{parent}"
+        started += targets
+    assert sorted(started) == sorted(p.name for p in plan.images)
+    assert len(engine.calls) > 2
+
+
+def test_a_failed_image_stops_only_its_descendants_the_other_bakes_go_on(tmp_path, monkeypatch, basic_sources):
+    monkeypatch.chdir(tmp_path)
+    engine = _Engine(failing={"base-image"})
+    plan, error = _run(tmp_path, engine, basic_sources)
+    baked = {n for targets, _ in engine.calls for n in targets}
+    assert error == "bake failed: target(s) base-image failed (not built, their parent failed: eggroll, fateflow)"
+    assert baked == {"base-image", "fateboard"}

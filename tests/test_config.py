@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from generator.config import BakeOptions, parse_docker_options
+from generator.config import BakeOptions, Cache, parse_docker_options
 from generator.errors import ConfigError
 
 from .conftest import ALL_OFF, config_of, run_cli
@@ -20,7 +20,7 @@ def test_defaults_are_fate_builders():
     assert c.platforms == ("amd64",)
     assert (c.ipcl_version, c.llm_version, c.ipcl_pkg_dir) == ("v1.1.3", "v1.2.0", "")
     assert c.bake_options == BakeOptions()
-    assert c.cache == "none"
+    assert c.cache == Cache("none")
     assert c.third_party_images == ("mysql:8.0.28",)
 
 
@@ -195,7 +195,7 @@ def test_unsupported_or_malformed_docker_options_are_errors(value, message):
 
 @pytest.mark.parametrize("value", ["registry", "inline", "gha", "none", "local:/var/cache/fate"])
 def test_cache_kinds(value):
-    assert config_of(CACHE=value).cache == value
+    assert config_of(CACHE=value).cache.setting == value
 
 
 @pytest.mark.parametrize("value", ["s3", "local:", "Registry"])

@@ -11,7 +11,8 @@ hit whose layer it downloads for the export as a finished step, not CACHED.
 The default selection is 16 images up to five levels (base-image -> fateflow -> spark-base ->
 spark-worker -> spark-worker-nn); the stand-ins copy their FATE sources from the named
 contexts as the real Dockerfiles do, and fateflow and eggroll begin with the same two steps.
-Before the waves (generator.waves), the same bake after a prune rebuilt 13 of the 16.
+Before the pipeline (generator.waves: each image baked once its parent is built, on its
+parent's image), the same bake after a prune rebuilt 13 of the 16.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def test_after_a_prune_the_family_bake_takes_every_step_of_every_image_from_the_
 
     first = bake("first")
     assert _ran(first), "the first bake ran no RUN step: the test would prove nothing"
-    assert "wave 2 of" in first.output, "the bake ran as one graph, not in waves:\n" + first.explain()
+    assert "(on the image of fateflow)" in first.output, (
+        "the bake ran as one graph, not each image on its parent's image:\n" + first.explain())
     if kind == "registry":
         namespace = prefix.split("/", 1)[1]
         for name in DEFAULT_SELECTION:
