@@ -175,7 +175,7 @@ def test_gha_and_local_caches_are_pipelined_like_registry_and_doctor_says_gha_is
     (check,) = doctor.cache_checks(plan_of(CACHE="gha"))
     assert "not measured here" in check.detail
     (check,) = doctor.cache_checks(plan_of(CACHE="local:/tmp/c"))
-    assert "0 of 16 default images rebuilt" in check.detail
+    assert "0 of the 16 default images rebuilt" in check.detail
 
 
 @pytest.mark.parametrize("buildx", ["0.13", "0.29"])
