@@ -284,6 +284,37 @@ def bake_round(engine: Engine, plan: Plan, bake_file: Path, options: BakeOptions
         return run.round(resolve_targets(plan, targets), on_line)
 
 
+class ExportWatch:
+    """When an image of a running bake is in the image store or registry: its export vertex (`[name] exporting to
+    image`) is done, before bake goes on to export its cache. Its digest is the manifest list's the export names, or
+    its manifest's (what bake's metadata gives as containerimage.digest; recorded on buildx 0.13 and 0.29)."""
+
+    _DIGEST = re.compile(r"^exporting manifest (list )?(sha256:[0-9a-f]{64})")
+
+    def __init__(self, only: str | None = None) -> None:
+        # A bake of one target does not put its name in the labels (`#17 exporting to image`).
+        self.only = only
+        self.exports: dict[str, str] = {}  # vertex -> image
+        self.digests: dict[str, dict[bool, str]] = {}
+
+    def feed(self, event: Any) -> tuple[str, str] | None:
+        """(image, digest) when `event` ends an image's export whose digest was shown, else None."""
+        # Unlabelled, a vertex's first line is its bare name, which progress.parse reads as output.
+        name = event.label.name if event.kind == "started" and event.label is not None else event.text
+        target = event.target or self.only
+        if event.kind in ("started", "output") and name == "exporting to image" and target is not None:
+            self.exports[event.vertex] = target
+        elif event.kind == "output" and event.vertex in self.exports:
+            if match := self._DIGEST.match(event.text):
+                self.digests.setdefault(event.vertex, {})[bool(match.group(1))] = match.group(2)
+        elif event.kind == "done" and event.vertex in self.exports:
+            found = self.digests.get(event.vertex, {})
+            digest = found.get(True) or found.get(False)
+            if digest is not None:
+                return self.exports[event.vertex], digest
+        return None
+
+
 @dataclass
 class Lane:
     """One bake process of a run and what was seen of it: a first bake, or a retry of the targets it left."""
@@ -297,7 +328,11 @@ class Lane:
     events: list[Any] = field(default_factory=list)
     listening: bool = False
     done: bool = False
-    exports: ExportWatch = field(default_factory=lambda: ExportWatch())
+    exports: ExportWatch = field(default_factory=ExportWatch)
+
+    def __post_init__(self) -> None:
+        if len(self.names) == 1:
+            self.exports = ExportWatch(self.names[0])
 
 
 # A vertex number of lane k's bake is shown as k * LANE_IDS + its own, so the merged log of bakes running side by
@@ -311,33 +346,6 @@ def lane_line(lane: int, line: str) -> str:
     if lane == 0:
         return line
     return _VERTEX_NUMBER.sub(lambda m: f"#{lane * LANE_IDS + int(m.group(1))} ", line, count=1)
-
-
-class ExportWatch:
-    """When an image of a running bake is in the image store or registry: its export vertex (`[name] exporting to
-    image`) is done, before bake goes on to export its cache. Its digest is the manifest list's the export names, or
-    its manifest's (what bake's metadata gives as containerimage.digest; recorded on buildx 0.13 and 0.29)."""
-
-    _DIGEST = re.compile(r"^exporting manifest (list )?(sha256:[0-9a-f]{64})")
-
-    def __init__(self) -> None:
-        self.exports: dict[str, str] = {}  # vertex -> image
-        self.digests: dict[str, dict[bool, str]] = {}
-
-    def feed(self, event: Any) -> tuple[str, str] | None:
-        """(image, digest) when `event` ends an image's export whose digest was shown, else None."""
-        if event.kind == "started" and event.label is not None and event.label.name == "exporting to image" \
-                and event.target is not None:
-            self.exports[event.vertex] = event.target
-        elif event.kind == "output" and event.vertex in self.exports:
-            if match := self._DIGEST.match(event.text):
-                self.digests.setdefault(event.vertex, {})[bool(match.group(1))] = match.group(2)
-        elif event.kind == "done" and event.vertex in self.exports:
-            found = self.digests.get(event.vertex, {})
-            digest = found.get(True) or found.get(False)
-            if digest is not None:
-                return self.exports[event.vertex], digest
-        return None
 
 
 class BakeRun:

@@ -175,7 +175,7 @@ def test_gha_and_local_caches_are_pipelined_like_registry_and_doctor_says_gha_is
     (check,) = doctor.cache_checks(plan_of(CACHE="gha"))
     assert "not measured here" in check.detail
     (check,) = doctor.cache_checks(plan_of(CACHE="local:/tmp/c"))
-    assert "0 of 16 default images rebuilt" in check.detail
+    assert "0 of the 16 default images rebuilt" in check.detail
 
 
 @pytest.mark.parametrize("buildx", ["0.13", "0.29"])
@@ -190,3 +190,11 @@ def test_an_images_export_shows_the_digest_bakes_metadata_gives_it_before_the_ba
             found[seen[0]] = seen[1]
     assert found == {
         name: entry["containerimage.digest"] for name, entry in metadata.items() if isinstance(entry, dict)}
+
+
+def test_the_export_of_a_bake_of_one_target_is_its_own_though_its_labels_name_no_target():
+    watch = ExportWatch("base-image")
+    digest = "sha256:" + "a" * 64
+    lines = ["#17 exporting to image", f"#17 exporting manifest {digest} 0.0s done", "#17 DONE 0.3s"]
+    assert [watch.feed(progress.parse(line)) for line in lines] == [None, None, ("base-image", digest)]
+    assert ExportWatch().feed(progress.parse("#17 exporting to image")) is None
