@@ -246,8 +246,9 @@ def _check_platforms(value: str, platforms: tuple[str, ...], flags: frozenset[st
     beyond = [catalog.flag_setting(flag) for flag in catalog.FLAGS
               if flag in flags and flag in cat.flags_for(()) and flag not in available]
     if beyond:
-        families = ", ".join(f"Build_{flag}" for flag in catalog.FLAGS if flag in available)
-        why = "".join(f" (Build_{flag}: {reason})" for flag, reason in cat.amd64_only if f"Build_{flag}" in beyond)
+        families = ", ".join(catalog.flag_setting(flag) for flag in catalog.FLAGS if flag in available)
+        why = "".join(f" ({catalog.flag_setting(flag)}: {reason})"
+                      for flag, reason in cat.amd64_only if catalog.flag_setting(flag) in beyond)
         raise ConfigError(
             f"Platform={value}: only the {families} family exists for {','.join(platforms)}; "
             f"set {', '.join(f'{name}=0' for name in beyond)}{why}"

@@ -166,10 +166,10 @@ class Engine:
     # handle on the process: the command is built here on the client's prefix, with the
     # flags python-on-whales' bake would give, and `Bake` runs it.
 
-    def _bake_command(self, bake_file: Path, targets: Iterable[str], *, print: bool = False,
-                      progress: str | None = None, cache: bool = True, pull: bool = False, push: bool = False,
-                      builder: str | None = None, metadata_file: str | None = None,
-                      set: Mapping[str, str] | None = None, allow: Iterable[str] = ()) -> list[str]:
+    def bake_command(self, bake_file: Path, targets: Iterable[str], *, print: bool = False,
+                     progress: str | None = None, cache: bool = True, pull: bool = False, push: bool = False,
+                     builder: str | None = None, metadata_file: str | None = None,
+                     set: Mapping[str, str] | None = None, allow: Iterable[str] = ()) -> list[str]:
         command = [*self.prefix(), "buildx", "bake"]
 
         def flag(name: str, on: bool) -> None:
@@ -198,7 +198,7 @@ class Engine:
 
         failures: tuple[type[BaseException], ...] = (*_failures(), NoDockerCLI)
         try:
-            command = self._bake_command(bake_file, targets, print=True, **options)
+            command = self.bake_command(bake_file, targets, print=True, **options)
             return cast(dict[str, Any], json.loads(run(command, return_stderr=False, env=dict(variables))))
         except failures as exc:
             raise _failure("bake --print failed", exc) from None
@@ -207,7 +207,7 @@ class Engine:
                    **options: Any) -> Bake:
         """Start bake and return at once; `Bake.lines()` follows it."""
         try:
-            return Bake(self._bake_command(bake_file, targets, **options), variables)
+            return Bake(self.bake_command(bake_file, targets, **options), variables)
         except NoDockerCLI:
             raise EngineError(f"bake failed: {_NO_CLI}") from None
         except OSError as exc:

@@ -194,7 +194,7 @@ def test_doctor_needs_no_grant_when_everything_is_under_the_working_directory(tm
 def test_bake_command_adds_allow_after_bake_on_the_clients_own_prefix(tmp_path):
     # `true` stands in for the docker CLI: the command is only built here, never run.
     engine = Engine(DockerClient(client_call=["true"], host="unix:///run/other.sock"))
-    command = engine._bake_command(tmp_path / "docker-bake.hcl", ["fateflow"], progress="plain", cache=False,
+    command = engine.bake_command(tmp_path / "docker-bake.hcl", ["fateflow"], progress="plain", cache=False,
                                    set={"base-image.output": "type=cacheonly"}, allow=("fs.read=/srv/FATE",))
     assert [str(c) for c in command[1:]] == [
         "--host", "unix:///run/other.sock", "buildx", "bake", "--no-cache", "--progress", "plain",

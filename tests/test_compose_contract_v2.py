@@ -17,10 +17,11 @@ from ruamel.yaml import YAML
 
 from generator import catalog
 from testsupport import fate_paths
+from testsupport.constants import DOCKER
+from testsupport.dockerfile_model import Landing, load
 
 from .conftest import ROOT
-from .test_dockerfiles import DOCKER, Landing, load
-from .test_dockerfiles_v2 import CONTEXTS, _ancestor_families, fate_reads
+from .test_dockerfiles_v2 import CONTEXTS, fate_reads, v2_ancestor_families
 
 COMPOSE = ROOT / "tests" / "data" / "deploy" / "fate-v2.2" / "docker-compose-eggroll.yml"
 V2 = catalog.for_line("2.x")
@@ -113,7 +114,7 @@ def test_eggroll_has_lib_and_conf_under_eggroll_home_as_the_compose_runs_it(serv
 def _landings(image: str) -> list[Landing]:
     family = V2.by_name[image].family
     inherited: list[Landing] = []
-    for ancestor in reversed(_ancestor_families(family)):
+    for ancestor in reversed(v2_ancestor_families(family)):
         inherited += fate_reads(load(DOCKER / ancestor / "Dockerfile"), contexts=CONTEXTS)[1]
     return fate_reads(load(DOCKER / family / "Dockerfile"), tuple(inherited), contexts=CONTEXTS)[1] + inherited
 

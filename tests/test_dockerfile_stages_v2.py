@@ -28,12 +28,12 @@ from generator.config import load_config
 from generator.plan import build_plan
 from generator.render import render
 from testsupport import bake_allow_flags
+from testsupport.constants import DOCKER
 from testsupport.fate2_checkout import write_fate2_checkout
 
 from . import test_dockerfile_stages as stages_1x
 from .test_compose_contract_v2 import COMPOSE
 from .test_dockerfile_stages import _run, read_oci_layout, write
-from .test_dockerfiles import DOCKER
 
 pytestmark = pytest.mark.engine
 

@@ -22,11 +22,11 @@ from generator import catalog
 from generator.config import load_config
 from generator.plan import build_plan
 from generator.render import render
+from testsupport.constants import DOCKER
 from testsupport.fate2_checkout import write_fate2_checkout
 
 from .test_dockerfile_stages import write
 from .test_dockerfile_stages_v2 import bake_v2, engine, stand_in, tools  # noqa: F401 (fixtures)
-from .test_dockerfiles import DOCKER
 
 pytestmark = pytest.mark.engine
 

@@ -30,7 +30,6 @@ from testsupport import fate_paths
 from testsupport.constants import DOCKER, IN_CI
 from testsupport.dockerfile_model import (
     FATE_CONTEXTS,
-    Landing,  # noqa: F401 (the 2.x tests import the model's names from here)
     all_dockerfiles,
     family_dockerfile,
     family_fate_reads,
@@ -40,7 +39,6 @@ from testsupport.dockerfile_model import (
     mount_options,
     resolve,
 )
-from testsupport.dockerfile_model import ancestor_families as _ancestor_families  # noqa: F401 (2.x tests)
 
 from .conftest import ALL_OFF, config_of
 

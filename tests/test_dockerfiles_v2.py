@@ -14,11 +14,11 @@ import pytest
 
 from generator import catalog
 from testsupport import fate_paths
+from testsupport.constants import DOCKER
+from testsupport.dockerfile_model import ancestor_families, fate_reads, load, mount_options
 from testsupport.fate_paths import TAGS_2X
 
 from .conftest import ROOT
-from .test_dockerfiles import DOCKER, fate_reads, load, mount_options
-from .test_dockerfiles import _ancestor_families as ancestor_families
 
 V2 = catalog.for_line("2.x")
 CONTEXTS = {s.name: s.path for s in V2.sources if s.path is not None}
@@ -32,13 +32,13 @@ def dockerfile(family: str) -> Path:
     return DOCKER / family / "Dockerfile"
 
 
-def _ancestor_families(family: str) -> list[str]:
+def v2_ancestor_families(family: str) -> list[str]:
     return ancestor_families(family, V2)
 
 
 def reads_of(family: str) -> list:
     inherited = []
-    for ancestor in reversed(_ancestor_families(family)):
+    for ancestor in reversed(v2_ancestor_families(family)):
         inherited += fate_reads(load(dockerfile(ancestor)), contexts=CONTEXTS)[1]
     return fate_reads(load(dockerfile(family)), tuple(inherited), contexts=CONTEXTS)[0]
 
