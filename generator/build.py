@@ -7,6 +7,7 @@ they are tested without an engine; the rest sequences calls into `docker.Engine`
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -187,6 +188,15 @@ def bake_schedule(plan: Plan, targets: tuple[str, ...], layout: Layout = "auto",
     return waves.waits([i.name for i in images], {i.name: i.parent for i in images}, steps)
 
 
+def narrowed(plan: Plan, targets: tuple[str, ...]) -> Plan:
+    """The plan of what a bake of `targets` builds (they and their parents): what its preflight judges, so
+    `bake fateflow` needs no fate_board/ in FATE_DIR. No targets: the whole plan."""
+    if not targets:
+        return plan
+    wanted = {*targets, *dependencies_of(plan, targets)}
+    return dataclasses.replace(plan, images=tuple(p for p in plan.images if p.name in wanted))
+
+
 def preflight(facts: EngineFacts, plan: Plan, options: BakeOptions, out: Callable[[str], None]) -> None:
     """doctor's checks for this bake; the failed ones are printed and raise PreflightFailed."""
     checks = doctor.all_checks(facts, plan, options, sources_if_engine_fails=False)
@@ -360,6 +370,7 @@ class BakeRun:
                  scratch: Path, out: Callable[[str], None]):
         self.engine, self.plan, self.bake_file, self.query, self.out = engine, plan, bake_file, query, out
         self.variables = bake_variables(plan.config)
+        self.checked_plan = plan  # narrowed to the bake's targets when it goes
         self.scratch, self.options = scratch, options
         self.daemon = query.daemon()
         self.buildx = version_tuple(self.daemon.buildx_version)
@@ -437,16 +448,17 @@ class BakeRun:
 
     def go(self, targets: tuple[str, ...], schedule: waves.Waits, stream: IO[str]) -> None:
         self.schedule = schedule
+        self.checked_plan = narrowed(self.plan, targets)
         if not self.checked:
             # The daemon's own platform on the default builder: judged without the builder, bake unheld.
-            preflight(self.daemon, self.plan, self.options, self.out)
+            preflight(self.daemon, self.checked_plan, self.options, self.out)
         if can_start_early(self.daemon):
             self._start_ready()
         try:
             from . import display  # noqa: F401  rich's import, while bake starts
 
             if self.checked:
-                preflight(self.query.result(), self.plan, self.options, self.out)
+                preflight(self.query.result(), self.checked_plan, self.options, self.out)
             self.display = self._display(targets, stream)
             with self.display, self._log() as log:
                 self.log = log
@@ -551,7 +563,7 @@ class BakeRun:
             # The builder's checks waited for this: a builder that is missing or lacks the platform
             # is said as `doctor` says it, not as bake's error.
             self.checked = True
-            preflight(self.query.result(), self.plan, self.options, self.display.say)
+            preflight(self.query.result(), self.checked_plan, self.options, self.display.say)
         self.metadata.update(_read_metadata(lane.metadata_file))
         self.finished |= {n for n in lane.names if n in self.metadata}
         self.seen += lane.events

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import catalog
 from .config import BY_SETTING, Config, Kind
+from .plan import release_facts
 
 # Upstream defaults that no Dockerfile ARG states: Docker Hub, and the index pip uses by itself.
 DOCKER_HUB = "docker.io"
@@ -118,8 +119,12 @@ def expand(text: str, scope: Mapping[str, str], keep_unknown: bool = False) -> s
     return _VAR.sub(sub, text)
 
 
-def _scope(df: Dockerfile, arch: str) -> dict[str, str]:
-    scope = {k: v or "" for k, v in df.global_args.items()}
+def _scope(df: Dockerfile, arch: str, args: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The global ARGs as BuildKit sees them: build args first, else defaults, each default expanded
+    with the ARGs before it (`ARG PYTHON_IMAGE=python:${PYTHON_VERSION}-slim-bookworm`)."""
+    scope: dict[str, str] = {}
+    for k, v in df.global_args.items():
+        scope[k] = args[k] if args and k in args else expand(v or "", scope)
     scope.update({"TARGETARCH": arch, "TARGETOS": "linux", "TARGETPLATFORM": f"linux/{arch}",
                   "BUILDARCH": "amd64", "BUILDOS": "linux", "BUILDPLATFORM": "linux/amd64"})
     return scope
@@ -242,9 +247,9 @@ def run_endpoints(df: Dockerfile, stage: Stage, scope: Mapping[str, str],
 
 
 def dockerfile_endpoints(path: Path, arch: str, target: str | None = None,
-                         fate_python: Path | None = None) -> list[Endpoint]:
+                         fate_python: Path | None = None, args: Mapping[str, str] | None = None) -> list[Endpoint]:
     df = load(path)
-    scope = _scope(df, arch)
+    scope = _scope(df, arch, args)
     found: list[Endpoint] = []
     for stage in reachable_stages(df, arch, target):
         image = _external_image(stage, scope)
@@ -269,9 +274,11 @@ def image_endpoints(image: catalog.Image, config: Config) -> tuple[Endpoint, ...
     """Everything building `image` (not its catalog parents) reaches, on the configured platforms."""
     family = catalog.for_line(config.release.line).family_of(image)
     path = Path(config.docker_dir, family.dockerfile_dir, family.dockerfile)
+    facts = release_facts(config)
+    args = {name: facts.get(name) for name in family.facts} if facts else {}
     found: list[Endpoint] = []
     for arch in config.platforms:
-        found += dockerfile_endpoints(path, arch, fate_python=Path(config.fate_dir, "python"))
+        found += dockerfile_endpoints(path, arch, fate_python=Path(config.fate_dir, "python"), args=args)
     found += git_endpoints(image, config)
     # A step that would honour a setting no list of FATE's needs (nor the user set) reaches nothing there.
     return tuple(e for e in dict.fromkeys(found) if e.url(config))
