@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,6 @@ from generator import inventory, reach
 from generator.config import Kind
 from generator.plan import build_plan
 from generator.unreachable import familiar
-
 from testsupport.mirrors import make_ca, start_server, stop
 
 from .conftest import ALL_OFF, config_of
