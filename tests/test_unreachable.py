@@ -195,3 +195,19 @@ def test_pins_that_conflict_are_one_line_naming_them_and_not_the_network():
     assert lines == ["pip cannot install lmdb==1.3.0 and lmdb==1.4.1 together (needed by fateflow): "
                      "The user requested lmdb==1.3.0; The user requested lmdb==1.4.1; the requirements conflict "
                      "(FATE's lists, not the network): change one of the pins"]
+
+
+def test_a_real_bake_whose_pip_did_not_trust_pypi_names_ca_bundle_and_nothing_else():
+    """BuildKit's whole log (tests/data/progress/tls/README.md): pip's retries, its no-match, the error summary."""
+    log = (TLS_DATA.parent / "0.29-pip-untrusted.log").read_text(encoding="utf-8")
+    reached, config = _endpoints()
+    lines = closing_lines(read(log).events, reached, config)
+    assert len(lines) == 1 and lines[0].startswith("pypi.org (needed by base-image, ")
+    assert "does not trust" in lines[0] and "set CA_BUNDLE" in lines[0]
+
+
+def test_a_real_bake_stopped_by_fate_2_2s_torch_cpu_pin_names_pytorchs_index():
+    log = (TLS_DATA.parent / "0.29-pip-torch-cpu.log").read_text(encoding="utf-8")
+    assert closing_lines(read(log).events, {}, None) == [
+        "pip found no torch==2.3.1+cpu: that build is served only by PyTorch's index, not PyPI; "
+        "set PIP_EXTRA_INDEX_URL to https://download.pytorch.org/whl/cpu or a mirror of it"]
