@@ -35,11 +35,9 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +47,8 @@ import pytest
 from generator.config import load_config
 from generator.render import bake_variables
 from testsupport import bake_allow_flags, scrubbed_environ, write_fate_checkout, write_fate_llm_checkout
-from testsupport.constants import DOCKER, ROOT
+from testsupport.constants import DOCKER
+from testsupport.mirrors import Server, make_ca, start_server, stop
 from testsupport.probes import buildx_version
 
 from .test_dockerfile_stages import BUSYBOX_DIR, FAKE_MVN, _run, engine  # noqa: F401 (fixture)
@@ -106,24 +105,6 @@ def _write(path: Path, text: str | bytes, mode: int = 0o644) -> Path:
 
 # ---------------------------------------------------------------------------------------
 # What the mirrors serve.
-
-
-def make_ca(directory: Path) -> tuple[Path, Path, Path]:
-    """A CA made for this run and a certificate for 127.0.0.1 it signed: (ca.pem, cert.pem, key.pem)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    ca, ca_key = directory / "ca.pem", directory / "ca.key"
-    cert, key, csr = directory / "cert.pem", directory / "key.pem", directory / "cert.csr"
-    ext = _write(directory / "ext.cnf", "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
-            "-subj", f"/CN=fate-builder test CA {secrets.token_hex(4)}")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
-    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
-            "-out", str(cert), "-days", "2", "-extfile", str(ext))
-    return ca, cert, key
 
 
 def make_wheel(directory: Path, project: str, version: str) -> Path:
@@ -194,42 +175,6 @@ def write_git_repository(root: Path, work: Path) -> None:
     bare.parent.mkdir(parents=True, exist_ok=True)
     git("clone", "-q", "--bare", str(source), str(bare), cwd=work)
     git("update-server-info", cwd=bare)
-
-
-@dataclass
-class Server:
-    url: str
-    log: Path
-    pid: int
-
-    def requests(self) -> list[str]:
-        return self.log.read_text().splitlines() if self.log.exists() else []
-
-
-def start_server(root: Path, work: Path, name: str, tls: tuple[Path, Path] | None = None) -> Server:
-    log, port_file = work / f"{name}.log", work / f"{name}.port"
-    command = [sys.executable, "-m", "testsupport.mirror_server", "--root", str(root), "--log", str(log),
-               "--port-file", str(port_file)]
-    if tls:
-        command += ["--cert", str(tls[0]), "--key", str(tls[1])]
-    process = subprocess.Popen(["setsid", *command], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        if port_file.exists():
-            break
-        time.sleep(0.1)
-    else:
-        os.kill(process.pid, signal.SIGTERM)
-        pytest.fail(f"the {name} mirror did not start")
-    scheme = "https" if tls else "http"
-    return Server(f"{scheme}://127.0.0.1:{port_file.read_text()}", log, process.pid)
-
-
-def stop(server: Server) -> None:
-    try:
-        os.kill(server.pid, signal.SIGTERM)
-        os.waitpid(server.pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
 
 
 # ---------------------------------------------------------------------------------------
