@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 FB     := $(BIN)/fate-builder
 
-.PHONY: help venv render check plan bake test test-unit test-engine engine engine-stop lint docs bench clean wheel-check
+.PHONY: help venv render check plan bake test test-unit test-engine real engine engine-stop lint docs bench clean wheel-check
 
 help:
 	@echo "make bake     build the images .env (and the environment) ask for"
@@ -16,6 +16,7 @@ help:
 	@echo "make check    fail if the committed docker-bake.hcl is stale"
 	@echo "make plan     show what the configuration builds"
 	@echo "make test     provision the Docker engine and run every test"
+	@echo "make real     the real builds of the FATE 2.x Python images (PyPI, Debian)"
 	@echo "make lint     ruff, mypy and shellcheck"
 	@echo "make wheel-check  install the built wheel in a fresh venv and run it outside the checkout"
 	@echo "make bench    benchmark one bake against FATE-Builder's sequential builds (ENGINE=oldest|current)"
@@ -56,12 +57,18 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 test-unit: $(STAMP)
-	$(BIN)/pytest -m "not engine and not buildx"
+	$(BIN)/pytest -m "not engine and not buildx and not real"
 
 # Every test that needs buildx or the engine, on the ENGINE generation (CI runs both).
 test-engine: $(STAMP)
 	scripts/ci/provision-engine.sh
 	$(BIN)/pytest -m "engine or buildx"
+
+# The real builds (tests/real): base-image, fateflow and fate-test of FATE 2.1.1 and 2.0.0 from PyPI and
+# Debian's archive, 2.2.0 as far as this network allows, on the current engine. About 15 minutes cold.
+real: $(STAMP)
+	ENGINE=current scripts/ci/provision-engine.sh
+	$(BIN)/pytest -m real tests/real
 
 docs: $(STAMP)
 	$(BIN)/python -m generator.docs

@@ -33,7 +33,7 @@ $pip install --no-deps -e "$root"
 "$work/venv/bin/pip" freeze --exclude-editable | grep -iE "^($(echo "$floors" | sed 's/==[^ ]*//g; s/ /|/g'))==" || true
 
 cd "$root"
-"$work/venv/bin/pytest" -q -p no:cacheprovider -m "not engine"
+"$work/venv/bin/pytest" -q -p no:cacheprovider -m "not engine and not real"
 "$work/venv/bin/ruff" check --no-cache generator tests benchmarks testsupport
 "$work/venv/bin/mypy" --strict --no-incremental generator
 "$work/venv/bin/mypy" --no-incremental testsupport
