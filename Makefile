@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 FB     := $(BIN)/fate-builder
 
-.PHONY: help venv render check plan bake test test-unit test-engine engine engine-stop lint docs bench clean wheel-check
+.PHONY: help venv render check plan bake test test-unit test-pypi test-engine engine engine-stop lint docs bench clean wheel-check
 
 help:
 	@echo "make bake     build the images .env (and the environment) ask for"
@@ -57,6 +57,10 @@ test: $(STAMP)
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -m "not engine and not buildx"
+
+# The images' requirement lists resolved for real against PyPI (marker pypi; about 7 min cold).
+test-pypi: $(STAMP)
+	$(BIN)/pytest -m pypi tests/pypi
 
 # Every test that needs buildx or the engine, on the ENGINE generation (CI runs both).
 test-engine: $(STAMP)
