@@ -207,7 +207,8 @@ def test_fateflow_spark_has_spark_submit_at_kubefates_spark_home_where_the_conf_
             if c.cmd.upper() == "ARG" and "=" in c.value[0]}
     assert args["SPARK_DEPLOY_HOME"] == home.rstrip("/")
     env = dict(v for e in instruction("fateflow-spark", "ENV") for v in [tuple(e[:2])])
-    link = [" ".join(c.value) for c in stage.commands if c.cmd.upper() == "RUN" and "SPARK_DEPLOY_HOME" in " ".join(c.value)]
+    runs = [" ".join(c.value) for c in stage.commands if c.cmd.upper() == "RUN"]
+    link = [run for run in runs if "SPARK_DEPLOY_HOME" in run]
     assert link and 'ln -s "spark-${SPARK_VERSION}-bin-hadoop3" "${SPARK_DEPLOY_HOME}"' in link[0]
     assert env["SPARK_HOME"] == "/data/projects/spark-${SPARK_VERSION}-bin-hadoop3"
     assert posixpath.dirname(args["SPARK_DEPLOY_HOME"]) == posixpath.dirname(env["SPARK_HOME"])
