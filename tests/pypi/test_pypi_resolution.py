@@ -16,6 +16,7 @@ Marked `pypi` (make test-pypi): these need PyPI, and fail when it does not answe
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -159,3 +160,21 @@ def test_fateflow_carries_cryptography_and_werkzeug_for_the_compose_command(reso
         for r in _runs_of(resolutions, tag, "v2/fateflow"):
             final.update(r.final.installs)
         assert "cryptography" in final and "werkzeug" in final, tag
+
+
+def test_the_composes_pip_install_cryptography_needs_no_index_once_it_is_installed(tmp_path):
+    """fateflow's compose command at start: with cryptography installed (as the image has it), pip
+    answers `Requirement already satisfied` with every index unreachable (a closed loopback port)."""
+    assert PIP_VERSION
+    env = resolve.pip_environment(tmp_path / "home", tmp_path / "cache")
+    py = resolve.make_venv("3.10", PIP_VERSION.group(1), tmp_path / "venv", env)
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "cryptography"], check=True, env=env, timeout=600)
+    offline = {**env, "PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_RETRIES": "0", "PIP_TIMEOUT": "5"}
+    offline.pop("PIP_EXTRA_INDEX_URL")
+    done = subprocess.run([str(py), "-m", "pip", "install", "cryptography"], env=offline, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and "Requirement already satisfied: cryptography" in done.stdout, done.stderr
+    # The same command for a package that is not installed does need the index: the check can fail.
+    missing = subprocess.run([str(py), "-m", "pip", "install", "pika"], env=offline, capture_output=True,
+                             text=True, timeout=120)
+    assert missing.returncode != 0
