@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 FB     := $(BIN)/fate-builder
 
-.PHONY: help venv render check plan bake test test-unit test-engine real engine engine-stop lint docs bench clean wheel-check
+.PHONY: help venv render check plan bake test test-unit test-pypi test-engine real engine engine-stop lint docs bench clean wheel-check
 
 help:
 	@echo "make bake     build the images .env (and the environment) ask for"
@@ -58,6 +58,10 @@ test: $(STAMP)
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -m "not engine and not buildx and not real"
+
+# The images' requirement lists resolved for real against PyPI (marker pypi; about 7 min cold).
+test-pypi: $(STAMP)
+	$(BIN)/pytest -m pypi tests/pypi
 
 # Every test that needs buildx or the engine, on the ENGINE generation (CI runs both).
 test-engine: $(STAMP)

@@ -164,3 +164,51 @@ def test_the_compose_healthcheck_and_shell_have_their_tools():
     text = (DOCKER / "v2" / "base" / "Dockerfile").read_text()
     install = re.search(r"\$\{apt\} install -y --no-install-recommends ([^\n;]+)", text).group(1)
     assert {"curl", "tini", "procps"} <= set(shlex.split(install))
+
+
+# ---------------------------------------------------------------------------------------
+# KubeFATE v2.0.0's compose files (tests/data/deploy/kubefate-v2.0.0, read from KubeFATE at v2.0.0,
+# commit 61190b0f: docker-deploy/training_template) and FATE's 2.2 compose, against the images.
+
+KUBEFATE = ROOT / "tests" / "data" / "deploy" / "kubefate-v2.0.0"
+
+
+def _compose_services(path) -> dict:
+    return dict(YAML(typ="safe").load(path.read_text())["services"])
+
+
+def _named_installs(image: str) -> set[str]:
+    """The requirement names the image's final stages install with a bare `pip install NAME...`."""
+    names: set[str] = set()
+    for run in instruction(image, "RUN"):
+        for args in re.findall(r"\bpip install ([^;&|]+)", " ".join(run)):
+            names |= {a for a in args.split() if not a.startswith(("/", "-", ".", "$"))}
+    return names
+
+
+@pytest.mark.parametrize("compose", [COMPOSE, KUBEFATE / "docker-compose-eggroll.yml"], ids=["fate-v2.2", "kubefate"])
+def test_fateflows_compose_command_installs_nothing_the_image_lacks(compose):
+    """`pip install cryptography && ... fate_flow_server.py` at every start: without the package in
+    the image, pip needs PyPI each time and an offline site never starts the server."""
+    command = compose_command(_compose_services(compose)["fateflow"])
+    wanted = {a for args in re.findall(r"\bpip install ([^;&|]+)", command) for a in args.split()}
+    assert wanted == {"cryptography"}
+    assert wanted <= _named_installs("fateflow"), _named_installs("fateflow")
+
+
+def test_fateflow_spark_has_spark_submit_at_kubefates_spark_home_where_the_conf_is_mounted():
+    home = YAML(typ="safe").load((KUBEFATE / "service_conf.yaml").read_text())["computing"]["spark"]["home"]
+    service = _compose_services(KUBEFATE / "docker-compose-spark.yml")["fateflow"]
+    mounts = [v.split(":")[1] for v in service["volumes"] if v.endswith("spark-defaults.conf")]
+    assert mounts == [posixpath.join(home, "conf/spark-defaults.conf")]
+    df = load(DOCKER / "v2" / "fateflow-spark" / "Dockerfile")
+    stage = df.stages[-1]
+    args = {c.value[0].split("=", 1)[0]: c.value[0].split("=", 1)[1] for c in stage.commands
+            if c.cmd.upper() == "ARG" and "=" in c.value[0]}
+    assert args["SPARK_DEPLOY_HOME"] == home.rstrip("/")
+    env = dict(v for e in instruction("fateflow-spark", "ENV") for v in [tuple(e[:2])])
+    runs = [" ".join(c.value) for c in stage.commands if c.cmd.upper() == "RUN"]
+    link = [run for run in runs if "SPARK_DEPLOY_HOME" in run]
+    assert link and 'ln -s "spark-${SPARK_VERSION}-bin-hadoop3" "${SPARK_DEPLOY_HOME}"' in link[0]
+    assert env["SPARK_HOME"] == "/data/projects/spark-${SPARK_VERSION}-bin-hadoop3"
+    assert posixpath.dirname(args["SPARK_DEPLOY_HOME"]) == posixpath.dirname(env["SPARK_HOME"])

@@ -92,6 +92,9 @@ def test_fateflow_spark_has_java_and_spark_home_on_the_path_on_top_of_fateflow(s
         assert env["SPARK_HOME"] == SPARK_HOME and env["JAVA_HOME"] == "/opt/java/openjdk"
         assert f"{SPARK_HOME}/bin" in env["PATH"].split(":") and "/opt/java/openjdk/bin" in env["PATH"].split(":")
         assert image.has(f"{SPARK_HOME}/bin/spark-submit") and image.has("/opt/java/openjdk/bin/java")
+        # KubeFATE v2.0.0's computing.spark.home, where its compose mounts conf/spark-defaults.conf.
+        link = image.files["data/projects/spark-3.1.3-bin-hadoop3.2"]
+        assert link.issym() and link.linkname == SPARK_HOME.rsplit("/", 1)[1]
         assert image.has("/data/projects/fate/fate_flow/python/fate_flow/fate_flow_server.py")
         # fateflow's own command still starts the server.
         assert image.config["config"]["Cmd"] == ["/bin/bash", "-c",

@@ -193,3 +193,33 @@ def test_every_path_the_fate_llm_dockerfile_reads_exists_in_each_fate_llm_tag_th
 
 def test_the_gpu_and_fate_llm_dockerfiles_read_nothing_from_fate_dir():
     assert reads_of("v2/gpu") == [] and reads_of("v2/fate-llm") == []
+
+
+def _pip_calls(tmp_path: Path, *args: str) -> list[str]:
+    """install-requirements run for real with a pip that logs its arguments."""
+    fake = tmp_path / "bin" / "pip"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\necho "$*" >> "$PIP_LOG"\n')
+    fake.chmod(0o755)
+    log = tmp_path / "pip.log"
+    lists = [FATE_FILES / "v2.2.0" / p for p in V2.family_by_name["v2/eggroll"].requirements]
+    subprocess.run(["sh", str(SCRIPT), *args, *map(str, lists)], check=True,
+                   env={"PATH": f"{fake.parent}:/usr/bin:/bin", "TARGETARCH": "amd64", "PIP_LOG": str(log)})
+    return [re.sub(r"/tmp/tmp\.\w+/", "", line) for line in log.read_text().splitlines()]
+
+
+def test_install_requirements_resolves_the_lists_in_one_pip_run_by_default(tmp_path):
+    assert _pip_calls(tmp_path) == ["install -r install-list-1.txt -r install-list-2.txt -r install-list-3.txt"]
+
+
+def test_install_requirements_each_runs_pip_once_per_list_in_order(tmp_path):
+    assert _pip_calls(tmp_path, "--each") == [f"install -r install-list-{i}.txt" for i in (1, 2, 3)]
+
+
+def test_eggroll_installs_its_lists_one_after_another():
+    """FATE 2.2.0's eggroll/requirements.txt and python/requirements-fate.txt pin different lmdb and
+    grpcio: one pip run is ResolutionImpossible (tests/pypi proves it against PyPI)."""
+    text = dockerfile("v2/eggroll").read_text()
+    assert re.search(r"install-requirements --each \$\{REQUIREMENTS\}", text)
+    eggroll, fate = (FATE_FILES / "v2.2.0" / p for p in ("eggroll/requirements.txt", "python/requirements-fate.txt"))
+    assert "lmdb==1.3.0" in eggroll.read_text().split() and "lmdb==1.4.1" in fate.read_text().split()
