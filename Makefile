@@ -81,7 +81,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check generator tests benchmarks testsupport
 	$(BIN)/mypy --strict generator
 	$(BIN)/mypy testsupport
-	$(BIN)/shellcheck -x .ci/run scripts/ci/*.sh scripts/ci/engine/*.sh scripts/ci/lib/*.sh
+	$(BIN)/shellcheck -x .ci/run scripts/ci/*.sh scripts/ci/engine/*.sh scripts/ci/lib/*.sh scripts/real/*.sh
 
 # The package as users install it: wheel, fresh venv, commands run outside the checkout.
 wheel-check:

@@ -25,6 +25,7 @@ rootfs() {  # bookworm minbase with the runtime packages, once per machine
   if [ ! -s "$tar" ]; then
     command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed (apt-get install mmdebstrap)"
     log "mmdebstrap bookworm minbase from $DEBIAN_MIRROR (set DEBIAN_MIRROR to change)"
+    # shellcheck disable=SC2016 # $1 is the rootfs, expanded in mmdebstrap's hook, not here
     mmdebstrap --quiet --variant=minbase --include="$RUNTIME" --aptopt='Acquire::Retries "3"' \
       --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
       bookworm "$part" "$DEBIAN_MIRROR" || die "mmdebstrap failed: is $DEBIAN_MIRROR reachable? (DEBIAN_MIRROR)"
