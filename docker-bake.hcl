@@ -66,7 +66,7 @@ variable "PARENTS" {
   default = "target"
 }
 
-# Time of the images' config and history: fixed, so the same steps give the same image digest, which the children's cache keys depend on in waves.
+# The images' creation time, seconds since 1970: fate-builder bake (and `plan --format env`) passes FATE_DIR's commit time. 0 (1970) when plain bake is not told, as the one value that is the same on every machine: a date of the build would give each run its own digests, and the steps after each WORKDIR new cache keys (BuildKit stamps that directory with it).
 variable "SOURCE_DATE_EPOCH" {
   default = "0"
 }

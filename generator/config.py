@@ -20,7 +20,7 @@ from dotenv import dotenv_values
 
 from . import catalog
 from .errors import ConfigError
-from .release import Release, not_a_tree, parse_line, read_release, resolve
+from .release import Release, not_a_tree, parse_line, read_release, resolve, source_date_epoch
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The committed configuration: a team's selection and platforms, what docker-bake.hcl is rendered from.
@@ -182,6 +182,9 @@ class Config:
     network: tuple[tuple[str, str], ...] = ()
     ca_bundle: str = ""
     maven_settings: str = ""
+    # The images' creation time (seconds since 1970): SOURCE_DATE_EPOCH, else FATE_DIR's commit time;
+    # "" when no tree was read (the bake file's default then).
+    source_date_epoch: str = ""
 
 
 # A row's parser: (its name, its layered value, every layered value) -> the value the Config holds.
@@ -326,6 +329,13 @@ def _image_list(name: str, value: str, raw: Mapping[str, str]) -> tuple[str, ...
     return refs
 
 
+def _epoch(name: str, value: str, raw: Mapping[str, str]) -> str:
+    if value and not value.isdigit():
+        raise ConfigError(f"{name}={value!r}: must be whole seconds since 1970-01-01 UTC, e.g. 1700000000 "
+                          "(empty: FATE_DIR's commit time)")
+    return value
+
+
 def _docker_options(name: str, value: str, raw: Mapping[str, str]) -> BakeOptions:
     return parse_docker_options(value)
 
@@ -426,6 +436,11 @@ SETTINGS: tuple[Setting, ...] = (
             "`python/fate/_info.py`: 2.x); `1.x` or `2.x` names it, also for the committed docker-bake.hcl",
             "FATE 版本线：留空则由 `FATE_DIR` 判断（`fate.env` 为 1.x，`python/fate/_info.py` 为 2.x）；"
             "`1.x` 或 `2.x` 直接指定，也决定提交的 docker-bake.hcl", lambda name, value, raw: parse_line(name, value)),
+    Setting("SOURCE_DATE_EPOCH", "", "the images' creation time, seconds since 1970 (empty: the commit time of "
+            "`FATE_DIR`'s git HEAD, else the modification time of `fate.env` / `python/fate/_info.py`)",
+            "镜像的创建时间，自 1970 年起的秒数（留空则为 `FATE_DIR` 的 git HEAD 提交时间，否则为 "
+            "`fate.env` / `python/fate/_info.py` 的修改时间）", _epoch, shown="FATE's commit time",
+            shown_zh="FATE 的提交时间"),
     Setting("THIRD_PARTY_IMAGES", "mysql:8.0.28", "third-party images `save` puts in the offline bundle",
             "`save` 打入离线包的第三方镜像", _image_list),
     # Where the build reaches the network (README: "Mirrors, proxies and offline builds").
@@ -511,6 +526,7 @@ def _assemble(raw: Mapping[str, str], release: Release) -> Config:
         network=tuple((s.name, value[s.name]) for s in SETTINGS if s.carrier is Carrier.SECRET and value[s.name]),
         ca_bundle=value["CA_BUNDLE"],
         maven_settings=value["MAVEN_SETTINGS"],
+        source_date_epoch=value["SOURCE_DATE_EPOCH"] or source_date_epoch(value["FATE_DIR"], release),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "tag": config.tag,
         "base_tag": config.base_tag,
         "fate_version": config.fate_version,
+        # The images' creation time (SOURCE_DATE_EPOCH), as bake gets it.
+        "source_date_epoch": int(bake_variables(config)["SOURCE_DATE_EPOCH"]),
         "flags": {catalog.flag_setting(f): f in config.flags for f in catalog.FLAGS},
         "images": [
             {
@@ -74,6 +77,8 @@ def as_table(plan: Plan) -> str:
     lines.append("")
     lines.append(f"{selected} image(s) selected, {deps} built only as a dependency; "
                  f"platforms {', '.join(doc['platforms'])}")
+    created = datetime.fromtimestamp(doc["source_date_epoch"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    lines.append(f"created {created} (SOURCE_DATE_EPOCH={doc['source_date_epoch']})")
     lines.append("")
     lines.append("Graph (parent -> child):")
     lines += [f"  {parent} -> {child}" for parent, child in doc["edges"]]

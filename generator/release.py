@@ -9,6 +9,8 @@ versions: eggroll in `eggroll/BUILD_INFO`, FATE-Board in `fate_board/pom.xml`.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, get_args
@@ -144,3 +146,33 @@ def resolve(fate_dir: str, wanted: Line | None) -> Release:
             f"unset FATE_LINE or point FATE_DIR at a {wanted} checkout"
         )
     return replace(release, requested=wanted)
+
+
+def source_date_epoch(fate_dir: str, release: Release) -> str:
+    """The time the images say they were created: FATE_DIR's commit time, reproducible for one tree.
+
+    A git checkout (FATE_DIR/.git, a folder or a worktree's file) gives its HEAD's commit time; any
+    other tree the modification time of its line's marker, which `git archive` (GitHub's release
+    tarballs) stamps with the commit time. No tree read gives "" (the bake file's default).
+    """
+    root = Path(fate_dir)
+    if (root / ".git").exists():
+        return _commit_time(root)
+    if release.marker is None:
+        return ""
+    return str(int((root / release.marker).stat().st_mtime))
+
+
+def _commit_time(root: Path) -> str:
+    git = shutil.which("git")
+    fix = "or set SOURCE_DATE_EPOCH (seconds since 1970)"
+    if git is None:
+        raise ConfigError(f"FATE_DIR={root} is a git checkout but there is no git command to read its "
+                          f"commit time: install git, {fix}")
+    done = subprocess.run([git, "-C", str(root), "log", "-1", "--format=%ct"], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    found = done.stdout.strip()
+    if done.returncode != 0 or not found.isdigit():
+        why = (done.stderr.strip().splitlines() or ["no commit"])[-1]
+        raise ConfigError(f"FATE_DIR={root}: cannot read HEAD's commit time ({why}); {fix}")
+    return found

@@ -122,8 +122,10 @@ def _common_variables(config: Config, docker_dir: str) -> list[tuple[str, str | 
         ("CACHE", config.cache.setting, "Build cache: none, inline, registry, local:DIR or gha."),
         ("PARENTS", "target", "How a child gets its parent: target (built in the child's build) or image "
          "(the image a previous wave built; see the wave groups)."),
-        ("SOURCE_DATE_EPOCH", "0", "Time of the images' config and history: fixed, so the same steps give the "
-         "same image digest, which the children's cache keys depend on in waves."),
+        ("SOURCE_DATE_EPOCH", "0", "The images' creation time, seconds since 1970: fate-builder bake (and "
+         "`plan --format env`) passes FATE_DIR's commit time. 0 (1970) when plain bake is not told, as the one "
+         "value that is the same on every machine: a date of the build would give each run its own digests, "
+         "and the steps after each WORKDIR new cache keys (BuildKit stamps that directory with it)."),
         *_network_variables(config),
     ]
 
@@ -171,6 +173,7 @@ def bake_variables(config: Config) -> dict[str, str]:
     values["FATE_BUILDER_NETWORK"] = network_file(config)
     values["CA_BUNDLE"] = config.ca_bundle
     values["MAVEN_SETTINGS"] = config.maven_settings
+    values["SOURCE_DATE_EPOCH"] = config.source_date_epoch or values["SOURCE_DATE_EPOCH"]
     if config.fate_version:
         # buildx also reads ./.env, as a compose dotenv file: FATE-Builder's `TAG=${version}-release`
         # there warned twice on every bake. `version` is the one variable fate-builder's own .env
