@@ -110,8 +110,9 @@ def test_the_team_states_its_selection_in_the_committed_project_file(project):
 def test_plain_bake_with_the_same_variables_builds_what_fate_builder_bake_builds(project, buildx, fate_dir):
     ours = run_cli("bake", "--print", "default", cwd=project)
     assert ours.returncode == 0, ours.stderr
+    # SOURCE_DATE_EPOCH as fate-builder derives it for a FATE_DIR without git: the marker's time.
     variables = {"FATE_DIR": str(fate_dir), "PREFIX": "harbor.local/fate", "TAG": "1.11.2-release",
-                 "FATE_VERSION": "1.11.2"}
+                 "FATE_VERSION": "1.11.2", "SOURCE_DATE_EPOCH": str(int((fate_dir / "fate.env").stat().st_mtime))}
     plain = buildx(project / "docker-bake.hcl", "default", env=variables, cwd=project)
 
     def normalized(printed: dict) -> dict:
