@@ -267,3 +267,19 @@ def test_a_personal_env_that_expands_version_gives_no_compose_warnings(workspace
     assert result.returncode == 0, result.explain()
     assert "fateboard" in result.output, result.explain()  # the bake's own log is shown, only the noise is not
     assert 'variable is not set' not in result.output, result.explain()
+
+
+def test_every_image_says_it_was_created_when_the_fate_tree_was_committed(default_build, workspace):
+    """The session's tree is not a git checkout: its commit time is its marker's mtime (as `git archive` sets it)."""
+    import subprocess
+    from datetime import datetime, timezone
+
+    assert default_build["result"].returncode == 0, default_build["result"].explain()
+    committed = int((workspace.fate_dir / "fate.env").stat().st_mtime)
+    expected = datetime.fromtimestamp(committed, timezone.utc)
+    created = {}
+    for name in DEFAULT_SELECTION:
+        out = subprocess.run(["docker", "image", "inspect", "--format", "{{.Created}}",
+                              ref(default_build["prefix"], name)], capture_output=True, text=True, check=True)
+        created[name] = datetime.fromisoformat(out.stdout.strip().replace("Z", "+00:00"))
+    assert {name: when for name, when in created.items() if when != expected} == {}, expected
