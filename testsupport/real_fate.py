@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import lzma
 import os
 import subprocess
 import sys
@@ -85,7 +86,8 @@ def write(tag: str, mirrors: Path) -> Path:
                 "files": [[e.path, e.mode, e.blob] for e, _ in entries if blobs[e.path] is not None],
                 "absent": [e.path for e, _ in entries if blobs[e.path] is None]}
     part = target.with_suffix(".part")
-    with tarfile.open(part, "w:xz", preset=9) as tar:
+    # lzma underneath: tarfile's own preset= keyword is unknown to older type stubs.
+    with lzma.open(part, "wb", preset=9) as raw, tarfile.open(fileobj=raw, mode="w") as tar:
         _add(tar, "MANIFEST.json", json.dumps(manifest, indent=0).encode(), "100644", when)
         for entry, _ in entries:
             data = blobs[entry.path]

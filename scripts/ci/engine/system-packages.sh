@@ -7,7 +7,8 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 export DEBIAN_FRONTEND=noninteractive
 
-SYSTEM_PKGS=(containerd runc iptables tini qemu-user-static binfmt-support docker-registry curl ca-certificates)
+# mmdebstrap makes the real builds' base-image stand-ins (scripts/real/python-image.sh).
+SYSTEM_PKGS=(containerd runc iptables tini qemu-user-static binfmt-support docker-registry curl ca-certificates mmdebstrap)
 
 missing=()
 for p in "${SYSTEM_PKGS[@]}"; do
