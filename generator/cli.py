@@ -260,27 +260,27 @@ def _write(path: Path, plan: Plan) -> Path:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from . import build
+    from . import bundle
     from .engine import Engine
 
-    pushed = build.push(Engine(), _plan(args), _say)
+    pushed = bundle.push(Engine(), _plan(args), _say)
     _say(f"pushed {len(pushed)} image(s)")
     return 0
 
 
 def cmd_save(args: argparse.Namespace) -> int:
-    from . import build
+    from . import bundle
     from .engine import Engine
 
-    build.save(Engine(), _plan(args), args.output_dir, _say, base_images=args.base_images)
+    bundle.save(Engine(), _plan(args), args.output_dir, _say, base_images=args.base_images)
     return 0
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from . import build
+    from . import bundle
     from .engine import Engine
 
-    build.load(Engine(), args.directory, _say)
+    bundle.load(Engine(), args.directory, _say)
     return 0
 
 

@@ -6,6 +6,7 @@ Pure functions of a Config; no file system, no Docker.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Union
 
@@ -269,6 +270,19 @@ class Plan:
     def edges(self) -> tuple[tuple[str, str], ...]:
         """(parent, child) for the images this configuration builds."""
         return tuple((p.image.parent, p.name) for p in self.images if p.image.parent is not None)
+
+
+def dependencies_of(plan: Plan, targets: Iterable[str]) -> tuple[str, ...]:
+    """Parents the targets need that were not asked for themselves."""
+    targets = set(targets)
+    needed = {a.name for t in targets for a in plan.catalog.ancestors(plan.catalog.by_name[t])}
+    return tuple(t.name for t in plan.targets if t.name in needed - targets)
+
+
+def descendants_of(plan: Plan, names: Iterable[str]) -> set[str]:
+    """The images built on any of `names`, however far down."""
+    names = set(names)
+    return {t.name for t in plan.targets if names & {a.name for a in plan.catalog.ancestors(t)}}
 
 
 def valid_for(image: Image, platforms: tuple[str, ...]) -> bool:

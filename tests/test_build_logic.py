@@ -212,53 +212,6 @@ def test_no_docker_cli_is_an_engine_error_not_a_python_on_whales_exception(tmp_p
             call()
 
 
-@pytest.mark.parametrize(("message", "transient"), [
-    ("cannot push r/a:1: unexpected status from HEAD request to http://r/v2/a/manifests/1: 500 Internal Server Error",
-     True),
-    ("cannot push r/a:1: received unexpected HTTP status: 503 Service Unavailable", True),
-    ("cannot push r/a:1: unauthorized: authentication required", False),
-    ("cannot push r/a:1: unexpected status from PUT request to http://r/v2/a/manifests/1: 413 Request Entity Too Large",
-     False),
-])
-def test_only_a_registry_server_error_is_worth_another_push(message, transient):
-    assert build.registry_server_error(message) is transient
-
-
-class _Pushes:
-    """An engine whose pushes fail with the given messages first, then succeed."""
-
-    def __init__(self, *failures: str):
-        self.failures = list(failures)
-        self.pushed: list[str] = []
-
-    def image_exists(self, reference: str) -> bool:
-        return True
-
-    def push(self, reference: str) -> None:
-        if self.failures:
-            raise EngineError(self.failures.pop(0), 1)
-        self.pushed.append(reference)
-
-
-def test_a_push_is_tried_again_after_a_registry_server_error_and_said_so():
-    engine = _Pushes("cannot push x: unexpected status from HEAD request to http://r: 500 Internal Server Error")
-    said: list[str] = []
-    plan = plan_of(**{**ALL_OFF, "Build_FUM": "1"})
-    build.push(engine, plan, said.append, sleep=lambda s: None)  # type: ignore[arg-type]
-    assert engine.pushed == build.tagged_references(plan)
-    assert any("server error; pushing again (2/3)" in line for line in said)
-
-
-def test_a_refused_push_or_a_lasting_server_error_fails_with_the_registrys_words():
-    plan = plan_of(**{**ALL_OFF, "Build_FUM": "1"})
-    with pytest.raises(EngineError, match="unauthorized"):
-        build.push(_Pushes("cannot push x: unauthorized"), plan, lambda s: None,  # type: ignore[arg-type]
-                   sleep=lambda s: None)
-    lasting = _Pushes(*["cannot push x: 500 Internal Server Error"] * 3)
-    with pytest.raises(EngineError, match="500"):
-        build.push(lasting, plan, lambda s: None, sleep=lambda s: None)  # type: ignore[arg-type]
-
-
 def test_the_compose_warnings_of_a_personal_env_are_exactly_those_of_the_variables_it_expands(tmp_path):
     from generator.build import dotenv_warnings
 

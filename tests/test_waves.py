@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from generator import catalog, doctor, progress, render, waves
-from generator.build import ExportWatch, bake_call, bake_schedule, lane_line, link_mode, parent_source
+from generator.bakerun import ExportWatch, lane_line, link_mode, parent_source
+from generator.build import bake_call, bake_schedule
 from generator.config import BakeOptions
 from generator.engine import EngineFacts
 from generator.formats import as_env
