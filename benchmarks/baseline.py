@@ -251,7 +251,7 @@ def write_dockerfiles(ws: Workspace) -> dict[str, tuple[Path, bool]]:
     root = ws.root / "baseline-dockerfiles"
     for family in catalog.FAMILIES:
         text, package_context = baseline_dockerfile(family, ws)
-        path = root / family.dockerfile_dir / "Dockerfile"
+        path = family.dockerfile_path(root)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         out[family.name] = (path, package_context)

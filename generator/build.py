@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from . import doctor, entitlements, inventory, progress, unreachable, waves
 from .bakerun import Action, BakeRun, EndRound, Metadata, Say, Start, lane_line
-from .config import BakeOptions, Kind
+from .config import BakeOptions
 from .engine import Bake, Engine, EngineError, EngineFacts, FactsQuery, version_tuple
 from .errors import ConfigError, FateBuilderError
 from .plan import Plan, dependencies_of
@@ -443,8 +443,7 @@ class BakeDriver:
         """Each image's Dockerfile, as the user would open it (relative to here when inside)."""
         out = {}
         for image in self.plan.targets:
-            family = self.plan.catalog.family_of(image)
-            path = Path(self.plan.config.docker_dir, family.dockerfile_dir, family.dockerfile)
+            path = self.plan.catalog.family_of(image).dockerfile_path(self.plan.config.docker_dir)
             try:
                 out[image.name] = str(path.resolve().relative_to(Path(self.cwd).resolve()))
             except ValueError:
@@ -481,11 +480,9 @@ def dotenv_warnings(dotenv: Path) -> frozenset[str]:
 def say_unreachable(engine: Engine, plan: Plan, events: list[progress.Event], out: Callable[[str], None]) -> None:
     """The closing lines naming every image and host the bake could not reach, with the setting for each."""
     reached = inventory.plan_endpoints([p.image for p in plan.images], plan.config)
-    if not unreachable.find(events).images:
-        present: frozenset[str] = frozenset()
-    else:  # only on this failure path: which base images the local store has (they need no registry)
-        images = {e.url(plan.config) for eps in reached.values() for e in eps if e.kind is Kind.REGISTRY}
-        present = frozenset(unreachable.familiar(ref) for ref in images if engine.image_exists(ref))
+    # Only when an image could not be pulled: which base images the local store has (they need no registry).
+    present = inventory.present_images(reached, plan.config, engine.image_exists) \
+        if unreachable.find(events).images else frozenset()
     for line in unreachable.closing_lines(events, reached, plan.config, present):
         out(f"fate-builder: {line}")
 

@@ -305,13 +305,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def _reach_checks(engine: Engine, plan: Plan) -> list[Check]:
     """What the selected images' build reaches, tried from here (base images in the local store count)."""
     from . import inventory, reach
-    from .config import Kind
-    from .unreachable import familiar
 
     endpoints = inventory.plan_endpoints([p.image for p in plan.images], plan.config)
-    images = {e.url(plan.config) for eps in endpoints.values() for e in eps if e.kind is Kind.REGISTRY}
-    present = frozenset(familiar(ref) for ref in images if engine.image_exists(ref))
-    return reach.checks(endpoints, plan.config, present)
+    return reach.checks(endpoints, plan.config, inventory.present_images(endpoints, plan.config, engine.image_exists))
 
 
 COMMANDS = {

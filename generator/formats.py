@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shlex
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from . import catalog, inventory
@@ -39,7 +38,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "parent": p.image.parent,
                 "parent_reference": p.parent_reference,
                 "context_key": p.parent_context_key,
-                "dockerfile": str(Path(config.docker_dir, cat.family_of(p.image).dockerfile_dir, "Dockerfile")),
+                "dockerfile": str(cat.family_of(p.image).dockerfile_path(config.docker_dir)),
                 "sources": [s.name for s in cat.sources_of(p.image)],
                 "tag_rule": tag_rule(config, p.image),
                 # What building this image (not its parents) fetches, and the setting that redirects each.

@@ -12,13 +12,13 @@ target's final stage needs. Pure: file reads only, no Docker, no network.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from functools import cache
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import catalog
+from . import catalog, dockerfiles
 from .config import BY_SETTING, Config, Kind
+from .dockerfiles import Dockerfile, Instruction, Stage, expand, familiar, load, reachable_stages
 from .plan import release_facts
 
 # Upstream defaults that no Dockerfile ARG states: Docker Hub, and the index pip uses by itself.
@@ -27,141 +27,8 @@ PYPI = "https://pypi.org/simple"
 # A RUN step that runs pip needs an index.
 _PIP = re.compile(r"\bpip3?(?:\.\d+)?\s+(?:install|wheel|download)\b")
 _REF = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
-_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::([-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
 _URL_PATH = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}(/[^\s\"';|&)]*)")
 _MIRRORED = re.compile(r"^\$\{IMAGE_MIRROR\}/(.+)$")
-
-
-@dataclass(frozen=True)
-class Instruction:
-    op: str
-    text: str  # everything after the instruction word, continuation lines joined
-
-
-@dataclass(frozen=True)
-class Stage:
-    index: int
-    base: str
-    name: str | None
-    platform: str | None
-    args: dict[str, str | None] = field(default_factory=dict)
-    instructions: tuple[Instruction, ...] = ()
-
-
-@dataclass(frozen=True)
-class Dockerfile:
-    path: Path
-    global_args: dict[str, str | None]
-    stages: tuple[Stage, ...]
-
-
-def instructions(text: str) -> list[Instruction]:
-    """Dockerfile instructions as BuildKit reads them: comments dropped, continuations joined."""
-    out: list[Instruction] = []
-    pending = ""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("#") or (not stripped and not pending):
-            continue
-        pending += line.rstrip()[:-1] + " " if line.rstrip().endswith("\\") else line
-        if line.rstrip().endswith("\\"):
-            continue
-        op, _, rest = pending.strip().partition(" ")
-        out.append(Instruction(op.upper(), " ".join(rest.split())))
-        pending = ""
-    return out
-
-
-def _args(text: str) -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for item in text.split():
-        key, eq, value = item.partition("=")
-        found[key] = value.strip('"') if eq else None
-    return found
-
-
-@cache
-def load(path: Path) -> Dockerfile:
-    global_args: dict[str, str | None] = {}
-    stages: list[Stage] = []
-    for ins in instructions(path.read_text(encoding="utf-8")):
-        if ins.op == "FROM":
-            words = ins.text.split()
-            platform = next((w.split("=", 1)[1] for w in words if w.startswith("--platform=")), None)
-            words = [w for w in words if not w.startswith("--")]
-            name = words[2].lower() if len(words) >= 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(len(stages), words[0], name, platform, {}, ()))
-        elif not stages:
-            if ins.op == "ARG":
-                global_args.update(_args(ins.text))
-        else:
-            last = stages[-1]
-            args = {**last.args, **_args(ins.text)} if ins.op == "ARG" else last.args
-            stages[-1] = Stage(last.index, last.base, last.name, last.platform, args, (*last.instructions, ins))
-    return Dockerfile(path, global_args, tuple(stages))
-
-
-def expand(text: str, scope: Mapping[str, str], keep_unknown: bool = False) -> str:
-    """Dockerfile substitution of ${X}, $X, ${X:-word} and ${X:+word}; a shell variable of the step
-    itself (not in `scope`) is kept as written with `keep_unknown`."""
-
-    def sub(m: re.Match[str]) -> str:
-        name, op, word = m.group(1) or m.group(4), m.group(2), m.group(3)
-        if keep_unknown and name not in scope:
-            return m.group(0)
-        value = scope.get(name, "")
-        if op == "+":
-            return word if value else ""
-        if op == "-":
-            return value or word
-        return value
-
-    return _VAR.sub(sub, text)
-
-
-def _scope(df: Dockerfile, arch: str, args: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The global ARGs as BuildKit sees them: build args first, else defaults, each default expanded
-    with the ARGs before it (`ARG PYTHON_IMAGE=python:${PYTHON_VERSION}-slim-bookworm`)."""
-    scope: dict[str, str] = {}
-    for k, v in df.global_args.items():
-        scope[k] = args[k] if args and k in args else expand(v or "", scope)
-    scope.update({"TARGETARCH": arch, "TARGETOS": "linux", "TARGETPLATFORM": f"linux/{arch}",
-                  "BUILDARCH": "amd64", "BUILDOS": "linux", "BUILDPLATFORM": "linux/amd64"})
-    return scope
-
-
-def _stage_refs(stage: Stage) -> list[str]:
-    """Stages or contexts a stage reads: COPY/ADD --from=, RUN --mount=...,from=."""
-    refs = []
-    for ins in stage.instructions:
-        refs += re.findall(r"--from=(\S+)", ins.text) if ins.op in ("COPY", "ADD") else []
-        refs += re.findall(r"--mount=\S*?\bfrom=([^,\s]+)", ins.text) if ins.op == "RUN" else []
-    return refs
-
-
-def reachable_stages(df: Dockerfile, arch: str, target: str | None = None) -> list[Stage]:
-    """The stages BuildKit builds for the final stage (or `target`) on `arch`, dependencies first."""
-    scope = _scope(df, arch)
-    by_name = {s.name: s for s in df.stages if s.name}
-    seen: set[int] = set()
-    order: list[Stage] = []
-
-    def visit(stage: Stage) -> None:
-        if stage.index in seen:
-            return
-        seen.add(stage.index)
-        base = expand(stage.base, scope).lower()
-        earlier = {s.name: s for s in df.stages[: stage.index] if s.name}
-        if base in earlier:
-            visit(earlier[base])
-        for ref in _stage_refs(stage):
-            name = expand(ref, scope).lower()
-            if name in by_name:
-                visit(by_name[name])
-        order.append(stage)
-
-    visit(by_name[target] if target else df.stages[-1])
-    return order
 
 
 @dataclass(frozen=True)
@@ -249,12 +116,12 @@ def run_endpoints(df: Dockerfile, stage: Stage, scope: Mapping[str, str],
 def dockerfile_endpoints(path: Path, arch: str, target: str | None = None,
                          fate_python: Path | None = None, args: Mapping[str, str] | None = None) -> list[Endpoint]:
     df = load(path)
-    scope = _scope(df, arch, args)
+    names = dockerfiles.scope(df, arch, args)
     found: list[Endpoint] = []
     for stage in reachable_stages(df, arch, target):
-        image = _external_image(stage, scope)
+        image = _external_image(stage, names)
         found += [image] if image else []
-        found += run_endpoints(df, stage, scope, fate_python)
+        found += run_endpoints(df, stage, names, fate_python)
     return found
 
 
@@ -273,7 +140,7 @@ def git_endpoints(image: catalog.Image, config: Config) -> list[Endpoint]:
 def image_endpoints(image: catalog.Image, config: Config) -> tuple[Endpoint, ...]:
     """Everything building `image` (not its catalog parents) reaches, on the configured platforms."""
     family = catalog.for_line(config.release.line).family_of(image)
-    path = Path(config.docker_dir, family.dockerfile_dir, family.dockerfile)
+    path = family.dockerfile_path(config.docker_dir)
     facts = release_facts(config)
     args = {name: facts.get(name) for name in family.facts} if facts else {}
     found: list[Endpoint] = []
@@ -294,6 +161,14 @@ def base_images(images: Iterable[catalog.Image], config: Config) -> tuple[str, .
     endpoints = plan_endpoints(images, config)
     return tuple(dict.fromkeys(e.url(config) for found in endpoints.values() for e in found
                                if e.kind is Kind.REGISTRY))
+
+
+def present_images(endpoints: Mapping[str, tuple[Endpoint, ...]], config: Config,
+                   exists: Callable[[str], bool]) -> frozenset[str]:
+    """The base images among `endpoints` that the local image store holds (`exists`), which need no registry,
+    in Docker's familiar form."""
+    images = {e.url(config) for eps in endpoints.values() for e in eps if e.kind is Kind.REGISTRY}
+    return frozenset(familiar(ref) for ref in images if exists(ref))
 
 
 def host_of(url: str) -> str:

@@ -5,7 +5,6 @@ Pure functions of a Config; no file system, no Docker.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Union
@@ -13,24 +12,12 @@ from typing import Union
 from . import catalog
 from .catalog import Catalog, Image, Role
 from .config import Config
+from .dockerfiles import context_key
 from .errors import ConfigError
 
 
 def image_ref(prefix: str, name: str, tag: str) -> str:
     return f"{prefix}/{name}:{tag}"
-
-
-def context_key(reference: str) -> str:
-    """The name BuildKit looks a `FROM` up under among named contexts.
-
-    BuildKit parses the FROM name, prints it in Docker's familiar form (no `docker.io/`,
-    no `library/` for one-component names) and drops a `:latest` tag. bake passes keys
-    through untouched, so a key spelled any other way is silently ignored and the image
-    is pulled from the registry instead. The HCL function `context_key` mirrors this.
-    """
-    ref = re.sub(r"^(?:index\.)?docker\.io/", "", reference)
-    ref = re.sub(r"^library/([^/]+)$", r"\1", ref)
-    return re.sub(r":latest$", "", ref)
 
 
 @dataclass(frozen=True)

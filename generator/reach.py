@@ -24,9 +24,10 @@ from urllib.parse import urlsplit
 import certifi
 
 from .config import Config, Kind
+from .dockerfiles import familiar
 from .doctor import Check
 from .inventory import Endpoint, host_of
-from .unreachable import CA_BUNDLE_FIX, UNTRUSTED, familiar
+from .unreachable import CA_BUNDLE_FIX, UNTRUSTED
 
 TIMEOUT = 2.0
 # What the engine fetches itself (not a RUN step): CA_BUNDLE does not apply to it.

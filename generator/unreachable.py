@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .config import Config
+from .dockerfiles import familiar
 from .inventory import DOCKER_HUB, Endpoint, host_of
 from .progress import Event
 
@@ -75,11 +76,6 @@ class Unreachable:
     images: tuple[str, ...]  # image references as BuildKit named them
     registries: tuple[str, ...]  # the registry hosts they are pulled from
     hosts: tuple[str, ...]  # hosts RUN steps or BuildKit could not reach (registries excluded)
-
-
-def familiar(reference: str) -> str:
-    """An image reference as Docker shows it: no docker.io/, no library/."""
-    return re.sub(r"^(?:docker\.io/)?library/", "", re.sub(r"^docker\.io/(?=[^/]+/)", "", reference))
 
 
 def find(events: Iterable[Event]) -> Unreachable:

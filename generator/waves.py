@@ -18,38 +18,19 @@ children's steps on import, and a wave avoids both:
 own parent's has finished and no image it conflicts with is still to finish before it, so
 an image waits for its parent, not for the slowest image of the wave before it. Two
 images side by side in different bakes share no step either way. `finish_times` is the
-cost model of both. Pure functions; the Dockerfiles are read by `dockerfile_steps`.
+cost model of both. Pure functions; the Dockerfiles are read (generator.dockerfiles) by `dockerfile_steps`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 from .catalog import Catalog, Image
+from .dockerfiles import Instruction, load
 
 # Instructions that do not make a step of their own but shape the next one.
 _PREAMBLE = frozenset({"ARG", "ENV", "WORKDIR", "USER", "SHELL", "LABEL", "ONBUILD"})
 _STEP = frozenset({"RUN", "COPY", "ADD"})
-
-
-def instructions(text: str) -> list[str]:
-    """A Dockerfile's instructions, one string each (continuations joined, comments dropped)."""
-    out: list[str] = []
-    current = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not current and (not line or line.startswith("#")):
-            continue
-        if line.endswith("\\"):
-            current += line[:-1].strip() + " "
-            continue
-        out.append(re.sub(r"\s+", " ", current + line).strip())
-        current = ""
-    if current:
-        out.append(current.strip())
-    return out
 
 
 # A step another image's Dockerfile may share: ON_PARENT only with an image on the same parent,
@@ -61,7 +42,7 @@ StepKey = tuple[str, str]
 Steps = Mapping[str, frozenset[StepKey]]
 
 
-def shared_step_keys(text: str, context: str) -> frozenset[StepKey]:
+def shared_step_keys(instructions: Iterable[Instruction], context: str) -> frozenset[StepKey]:
     """What of this Dockerfile another image's may share, written so that equal means shared.
 
     The first step of every stage (with the instructions before it that shape it), and every
@@ -73,8 +54,8 @@ def shared_step_keys(text: str, context: str) -> frozenset[StepKey]:
     keys: set[StepKey] = set()
     stage: list[str] = []
     kind, first_taken = INDEPENDENT, True
-    for line in instructions(text):
-        word = line.split(" ", 1)[0].upper()
+    for ins in instructions:
+        line, word = ins.line, ins.op
         if word == "FROM":
             stage, first_taken = [line], False
             kind = ON_PARENT if "BASE_IMAGE" in line else INDEPENDENT
@@ -95,9 +76,9 @@ def dockerfile_steps(docker_dir: str, images: Iterable[Image], cat: Catalog) -> 
     out: dict[str, frozenset[StepKey]] = {}
     for image in images:
         family = cat.family_of(image)
-        path = Path(docker_dir, family.dockerfile_dir, family.dockerfile)
         try:
-            out[image.name] = shared_step_keys(path.read_text(encoding="utf-8"), family.dockerfile_dir)
+            out[image.name] = shared_step_keys(load(family.dockerfile_path(docker_dir)).instructions,
+                                               family.dockerfile_dir)
         except OSError:
             out[image.name] = frozenset()
     return out

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from generator import catalog
-from generator.plan import build_plan, context_key, image_ref
+from generator.dockerfiles import context_key
+from generator.plan import build_plan, image_ref
 from generator.render import render
 
 from .conftest import ALL_OFF, config_of, entry, normalized_print

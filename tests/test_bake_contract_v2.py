@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from generator.config import load_config
-from generator.plan import build_plan, context_key, image_ref
+from generator.dockerfiles import context_key
+from generator.plan import build_plan, image_ref
 from generator.render import bake_variables, render
 from testsupport.fate_paths import TAGS, TAGS_2X
 

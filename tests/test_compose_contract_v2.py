@@ -16,9 +16,10 @@ import pytest
 from ruamel.yaml import YAML
 
 from generator import catalog
+from generator.dockerfiles import load
 from testsupport import fate_paths
 from testsupport.constants import DOCKER
-from testsupport.dockerfile_model import Landing, load
+from testsupport.fate_reads import Landing
 
 from .conftest import ROOT
 from .test_dockerfiles_v2 import CONTEXTS, fate_reads, v2_ancestor_families
@@ -55,7 +56,7 @@ def instruction(image: str, name: str) -> list:
         if stage.base.lower() not in names:
             break
         stage = names[stage.base.lower()]
-    return [c.value for s in chain for c in s.commands if c.cmd.upper() == name]
+    return [c.value for s in chain for c in s.instructions if c.op == name]
 
 
 def own_command(image: str) -> str:
@@ -139,7 +140,7 @@ def test_fateflow_runs_the_server_the_compose_names_from_fates_tree(services):
     # `pipeline init` and `flow init` are fate_client's commands: installed from the copied tree.
     assert "pipeline init" in script and "flow init" in script
     assert any("pip install /data/projects/fate/fate_client/python" in " ".join(c.value)
-               for c in final_stage("fateflow").commands if c.cmd.upper() == "RUN")
+               for c in final_stage("fateflow").instructions if c.op == "RUN")
 
 
 @pytest.mark.parametrize("service", ["fateflow", "nodemanager", "clustermanager"])
@@ -203,11 +204,11 @@ def test_fateflow_spark_has_spark_submit_at_kubefates_spark_home_where_the_conf_
     assert mounts == [posixpath.join(home, "conf/spark-defaults.conf")]
     df = load(DOCKER / "v2" / "fateflow-spark" / "Dockerfile")
     stage = df.stages[-1]
-    args = {c.value[0].split("=", 1)[0]: c.value[0].split("=", 1)[1] for c in stage.commands
-            if c.cmd.upper() == "ARG" and "=" in c.value[0]}
+    args = {c.value[0].split("=", 1)[0]: c.value[0].split("=", 1)[1] for c in stage.instructions
+            if c.op == "ARG" and "=" in c.value[0]}
     assert args["SPARK_DEPLOY_HOME"] == home.rstrip("/")
     env = dict(v for e in instruction("fateflow-spark", "ENV") for v in [tuple(e[:2])])
-    runs = [" ".join(c.value) for c in stage.commands if c.cmd.upper() == "RUN"]
+    runs = [" ".join(c.value) for c in stage.instructions if c.op == "RUN"]
     link = [run for run in runs if "SPARK_DEPLOY_HOME" in run]
     assert link and 'ln -s "spark-${SPARK_VERSION}-bin-hadoop3" "${SPARK_DEPLOY_HOME}"' in link[0]
     assert env["SPARK_HOME"] == "/data/projects/spark-${SPARK_VERSION}-bin-hadoop3"

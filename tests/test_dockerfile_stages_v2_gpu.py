@@ -23,7 +23,8 @@ import pytest
 
 from generator import catalog
 from generator.config import load_config
-from generator.plan import build_plan, context_key, image_ref
+from generator.dockerfiles import context_key
+from generator.plan import build_plan, image_ref
 from generator.render import render
 from testsupport import bake_allow_flags
 from testsupport.constants import DOCKER, ROOT

@@ -24,20 +24,18 @@ import dockerfile
 import pytest
 
 from generator import catalog
-from generator.plan import build_plan, context_key
+from generator.dockerfiles import context_key, load, resolve
+from generator.plan import build_plan
 from generator.render import render
 from testsupport import fate_paths
 from testsupport.constants import DOCKER, IN_CI
-from testsupport.dockerfile_model import (
+from testsupport.fate_reads import (
     FATE_CONTEXTS,
     all_dockerfiles,
     family_dockerfile,
     family_fate_reads,
     fate_reads,
-    load,
     missing_from_fate,
-    mount_options,
-    resolve,
 )
 
 from .conftest import ALL_OFF, config_of
@@ -102,10 +100,18 @@ def test_every_family_has_exactly_one_dockerfile_and_no_per_architecture_copies(
     assert variants == []
 
 
+def _words(values) -> tuple[str, ...]:
+    """Values compared with their whitespace runs made one (BuildKit keeps a continuation's indentation)."""
+    return tuple(" ".join(v.split()) for v in values)
+
+
 @pytest.mark.parametrize("path", all_dockerfiles(), ids=lambda p: p.parent.relative_to(DOCKER).as_posix())
 def test_dockerfile_parses_with_buildkits_parser_and_has_no_syntax_directive(path: Path):
     commands = dockerfile.parse_file(str(path))
     assert any(c.cmd.upper() == "FROM" for c in commands)
+    # fate-builder's own reading (generator.dockerfiles) is BuildKit's, instruction by instruction.
+    theirs = [(c.cmd.upper(), tuple(c.flags), _words(c.value), c.json) for c in commands]
+    assert [(i.op, i.flags, _words(i.value), i.is_json) for i in load(path).instructions] == theirs
     text = path.read_text()
     # A `# syntax=` directive makes BuildKit pull a frontend image before anything else.
     assert not re.search(r"^\s*#\s*syntax\s*=", text, re.IGNORECASE | re.MULTILINE)
@@ -175,9 +181,9 @@ def test_architecture_stages_exist_for_every_platform_an_image_is_built_for():
 
 def _runs(path: Path):
     for stage in load(path).stages:
-        for cmd in stage.commands:
-            if cmd.cmd.upper() == "RUN":
-                yield cmd, {m.get("target") for m in mount_options(cmd.flags) if m.get("type") == "cache"}
+        for cmd in stage.instructions:
+            if cmd.op == "RUN":
+                yield cmd, {m.get("target") for m in cmd.mounts() if m.get("type") == "cache"}
 
 
 @pytest.mark.parametrize("path", all_dockerfiles(), ids=lambda p: p.parent.relative_to(DOCKER).as_posix())
@@ -185,11 +191,11 @@ def test_package_installs_use_cache_mounts_and_leave_no_package_lists(path: Path
     for cmd, caches in _runs(path):
         script = " ".join(cmd.value)
         if re.search(r"\bpip (install|wheel)\b", script):
-            assert "/root/.cache/pip" in caches, f"{path}: {cmd.original[:80]}"
+            assert "/root/.cache/pip" in caches, f"{path}: {cmd.line[:80]}"
         if re.search(r"\byum\b.*\binstall\b", script):
-            assert "/var/cache/yum" in caches, f"{path}: {cmd.original[:80]}"
+            assert "/var/cache/yum" in caches, f"{path}: {cmd.line[:80]}"
         if "apt-get install" in script:
-            assert {"/var/cache/apt", "/var/lib/apt/lists"} <= caches, f"{path}: {cmd.original[:80]}"
+            assert {"/var/cache/apt", "/var/lib/apt/lists"} <= caches, f"{path}: {cmd.line[:80]}"
             assert "-y" in script and "--no-install-recommends" in script
         assert "--no-check-certificate" not in script and "--trusted-host" not in script
 
@@ -222,8 +228,9 @@ def test_every_from_and_copy_from_resolves_and_every_provided_context_is_used(pr
         contexts = target.get("contexts", {})
         for platform in target["platforms"]:
             arch = platform.split("/")[1]
-            res = resolve(df, target.get("args", {}), contexts, arch)
-            problems += [f"{name} {arch}: {p}" for p in res.problems]
+            res = resolve(df, arch, args=target.get("args", {}), contexts=contexts)
+            problems += [f"{name} {arch}: {df.path}: stage {stage.label} uses --from={ref}, which is neither a "
+                         "stage nor a context the bake file provides" for stage, ref in res.unresolved]
             if image.parent:
                 parent = catalog.BY_NAME[image.parent]
                 parent_ref = f"federatedai/{parent.name}:{'1.11.2-release'}"
@@ -444,8 +451,8 @@ def spark_home(tmp_path_factory) -> Path:
 
 def _dockerfile_env(family: str) -> dict[str, str]:
     env = {}
-    for cmd in load(family_dockerfile(family)).stages[-1].commands:
-        if cmd.cmd.upper() == "ENV":
+    for cmd in load(family_dockerfile(family)).stages[-1].instructions:
+        if cmd.op == "ENV":
             values = list(cmd.value)
             env.update(zip(values[::2], values[1::2]))
     return env
@@ -487,7 +494,7 @@ def test_spark_start_scripts_run_under_spark_3_1_3s_own_launch_scripts(spark_hom
 def _run_scripts(family: str, stage: str | None = None) -> str:
     df = load(family_dockerfile(family))
     stages = [s for s in df.stages if stage is None or s.name == stage]
-    return "\n".join(" ".join(c.value) for s in stages for c in s.commands if c.cmd.upper() == "RUN")
+    return "\n".join(" ".join(c.value) for s in stages for c in s.instructions if c.op == "RUN")
 
 
 def test_eggroll_installs_strace_which_its_egg_pair_bootstrap_calls():
@@ -506,7 +513,7 @@ def test_eggroll_maven_build_has_the_proto_folder_the_poms_compile_beside_jvm():
     """jvm/core/pom.xml and jvm/roll_site/pom.xml read ${pom.basedir}/../../proto/{core,roll_site}."""
     assert fate_paths.exists("eggroll/proto/core") and fate_paths.exists("eggroll/proto/roll_site")
     stage = next(s for s in load(family_dockerfile("eggroll")).stages if s.name == "eggroll-build")
-    copies = {tuple(c.value) for c in stage.commands if c.cmd.upper() == "COPY"}
+    copies = {tuple(c.value) for c in stage.instructions if c.op == "COPY"}
     assert {("jvm", "./jvm"), ("proto", "./proto")} <= copies
 
 
@@ -514,7 +521,7 @@ def test_client_installs_peft_which_fate_clients_pipeline_imports():
     """FATE-Builder c43d839: "fix client error: ModuleNotFoundError: No module named 'peft'"."""
     df = load(family_dockerfile("client"))
     assert df.global_args["PEFT_VERSION"] == "0.2.0"
-    final = "\n".join(" ".join(c.value) for c in df.stages[-1].commands if c.cmd.upper() == "RUN")
+    final = "\n".join(" ".join(c.value) for c in df.stages[-1].instructions if c.op == "RUN")
     assert re.search(r'pip install [^;]*"peft==\$\{PEFT_VERSION\}"', final)
 
 
@@ -526,7 +533,7 @@ def test_client_points_at_the_fateflow_service_compose_and_kubefate_name():
 
 
 def test_gpu_images_install_the_graph_packages_without_their_cpu_build_suffix():
-    final = "\n".join(" ".join(c.value) for c in load(family_dockerfile("gpu")).stages[-1].commands)
+    final = "\n".join(" ".join(c.value) for c in load(family_dockerfile("gpu")).stages[-1].instructions)
     # Installed from a copy that may leave out the list's --find-links line (PYG_FIND_LINKS set).
     assert re.search(r"/data/projects/python/requirements-graph-nn-gpu\.txt > (\S+);\s+pip install -r \1", final)
     assert "s/+pt113cpu//g" in _run_scripts("gpu", "requirements")

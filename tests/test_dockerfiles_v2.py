@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from generator import catalog
+from generator.dockerfiles import load
 from testsupport import fate_paths
 from testsupport.constants import DOCKER
-from testsupport.dockerfile_model import ancestor_families, fate_reads, load, mount_options
 from testsupport.fate_paths import TAGS_2X
+from testsupport.fate_reads import ancestor_families, fate_reads
 
 from .conftest import ROOT
 
@@ -71,8 +72,8 @@ def test_every_2x_family_reads_exactly_the_sources_the_catalog_gives_it():
 
 def _runs(family: str):
     for stage in load(dockerfile(family)).stages:
-        for cmd in stage.commands:
-            if cmd.cmd.upper() == "RUN":
+        for cmd in stage.instructions:
+            if cmd.op == "RUN":
                 yield stage, cmd
 
 
@@ -80,7 +81,7 @@ def _runs(family: str):
 def test_no_host_in_a_run_step_and_no_index_in_pip_calls(family):
     for _, cmd in _runs(family):
         script = " ".join(cmd.value)
-        assert not re.search(r"://[A-Za-z0-9]", script), f"{family}: a host in {cmd.original[:100]}"
+        assert not re.search(r"://[A-Za-z0-9]", script), f"{family}: a host in {cmd.line[:100]}"
         assert not re.search(r"\bpip install\b.*\s(-i|--index-url|--extra-index-url|--trusted-host)\b", script)
 
 
@@ -91,9 +92,9 @@ def test_every_run_that_reaches_the_network_mounts_both_secrets_and_sources_the_
         script = " ".join(cmd.value)
         if not _NETWORK_WORDS.search(script):
             continue
-        secrets = {(m.get("id"), m.get("target")) for m in mount_options(cmd.flags) if m.get("type") == "secret"}
-        assert {("network", "/run/secrets/network"), ("ca", "/run/secrets/ca.crt")} <= secrets, cmd.original[:80]
-        assert script.strip().startswith(NETWORK_PRELUDE), cmd.original[:120]
+        secrets = {(m.get("id"), m.get("target")) for m in cmd.mounts() if m.get("type") == "secret"}
+        assert {("network", "/run/secrets/network"), ("ca", "/run/secrets/ca.crt")} <= secrets, cmd.line[:80]
+        assert script.strip().startswith(NETWORK_PRELUDE), cmd.line[:120]
         checked += 1
     # A family whose header says it needs no network has no step that reaches it; the others have one.
     if "Needs no network." in dockerfile(family).read_text():
@@ -126,7 +127,7 @@ def test_package_installs_keep_their_caches_as_mounts():
     for family in FAMILIES:
         for _, cmd in _runs(family):
             script = " ".join(cmd.value)
-            caches = {m.get("target") for m in mount_options(cmd.flags) if m.get("type") == "cache"}
+            caches = {m.get("target") for m in cmd.mounts() if m.get("type") == "cache"}
             if "apt-get install" in script:
                 assert {"/var/cache/apt", "/var/lib/apt/lists"} <= caches, family
             if re.search(r"\b(pip install|install-requirements)\b", script):

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from generator import catalog, inventory
+from generator import catalog, dockerfiles, inventory
 from generator.config import BY_SETTING, SETTINGS, Carrier, Kind
 from generator.errors import ConfigError
 from generator.network import network_file
 from generator.plan import build_plan
 from generator.render import bake_variables, render
 from testsupport.constants import DOCKER
-from testsupport.dockerfile_model import all_dockerfiles
+from testsupport.fate_reads import all_dockerfiles
 
 from .conftest import ALL_OFF, config_of, run_cli
 
@@ -115,7 +115,7 @@ def test_plan_json_lists_per_image_what_its_build_reaches(tmp_path, fate_dir):
 def test_every_network_settings_readme_default_names_the_upstream_the_dockerfiles_use():
     defaults: dict[str, set[str]] = {}
     for path in all_dockerfiles():
-        for name, value in inventory.load(path).global_args.items():
+        for name, value in dockerfiles.load(path).global_args.items():
             if name in BY_SETTING and BY_SETTING[name].kind is not None and value:
                 defaults.setdefault(name, set()).add(value)
     assert defaults, "no Dockerfile states an upstream"

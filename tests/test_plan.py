@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from generator import catalog
+from generator.dockerfiles import context_key
 from generator.errors import ConfigError
-from generator.plan import context_key
 from testsupport.constants import BASIC
 
 from .conftest import ALL_OFF, plan_of

@@ -10,8 +10,8 @@ import pytest
 
 from generator import inventory, reach
 from generator.config import Kind
+from generator.dockerfiles import familiar
 from generator.plan import build_plan
-from generator.unreachable import familiar
 from testsupport.mirrors import make_ca, start_server, stop
 
 from .conftest import ALL_OFF, config_of

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import catalog, doctor, progress, render, waves
+from generator import catalog, dockerfiles, doctor, progress, render, waves
 from generator.bakerun import ExportWatch, lane_line, link_mode, parent_source
 from generator.build import bake_call, bake_schedule
 from generator.config import BakeOptions
@@ -31,19 +31,23 @@ def _facts(server: str = "28.5.2", driver: str | None = "docker") -> EngineFacts
                        builder_error=None, containerd_store=True)
 
 
+def _keys(text: str, context: str) -> frozenset[waves.StepKey]:
+    return waves.shared_step_keys(dockerfiles.instructions(text), context)
+
+
 def test_instructions_join_continuations_and_drop_comments():
-    text = "# c\nFROM a\nRUN set -e; \\\n    echo  x\n\nCOPY b /c\n"
-    assert waves.instructions(text) == ["FROM a", "RUN set -e; echo x", "COPY b /c"]
+    text = "# c\nFROM a\nRUN set -e; \\\n    # inside\n    echo  x\n\nCOPY b /c\n"
+    assert [i.line for i in dockerfiles.instructions(text)] == ["FROM a", "RUN set -e; echo x", "COPY b /c"]
 
 
 def test_siblings_that_begin_with_the_same_step_are_in_different_waves():
-    steps = {n: waves.shared_step_keys(CHILD.replace("{name}", n), n) for n in ("a", "b", "c")}
+    steps = {n: _keys(CHILD.replace("{name}", n), n) for n in ("a", "b", "c")}
     parents = {"root": None, "a": "root", "b": "root", "c": "a"}
     assert waves.schedule(["root", "a", "b", "c"], parents, steps) == (("root",), ("a",), ("b", "c"))
 
 
 def test_the_same_dockerfile_on_different_parents_shares_no_step():
-    steps = {n: waves.shared_step_keys(CHILD, "nn") for n in ("x-nn", "y-nn")}
+    steps = {n: _keys(CHILD, "nn") for n in ("x-nn", "y-nn")}
     parents = {"x": None, "y": None, "x-nn": "x", "y-nn": "y"}
     assert waves.schedule(["x", "y", "x-nn", "y-nn"], parents, steps) == (("x", "y"), ("x-nn", "y-nn"))
 
@@ -51,13 +55,13 @@ def test_the_same_dockerfile_on_different_parents_shares_no_step():
 def test_a_link_copy_is_shared_whatever_the_parent():
     text = "FROM ${PREFIX}/${BASE_IMAGE}\nCOPY --link --from=fate fate.env /f\nRUN true\n"
     other = "FROM ${PREFIX}/${BASE_IMAGE}\nRUN other\nCOPY --link --from=fate fate.env /f\n"
-    steps = {"p": waves.shared_step_keys(text, "p"), "q": waves.shared_step_keys(other, "q")}
+    steps = {"p": _keys(text, "p"), "q": _keys(other, "q")}
     assert waves.conflicts("p", "q", {"p": "x", "q": "y"}, steps)
 
 
 def test_a_copy_from_the_build_context_is_only_shared_within_one_folder():
     text = "FROM scratch\nCOPY busybox /bin/busybox\n"
-    steps = {"r1": waves.shared_step_keys(text, "base"), "r2": waves.shared_step_keys(text, "nginx")}
+    steps = {"r1": _keys(text, "base"), "r2": _keys(text, "nginx")}
     assert not waves.conflicts("r1", "r2", {}, steps)
 
 
@@ -81,7 +85,7 @@ def test_without_a_cache_to_import_or_when_asked_the_bake_is_one_graph():
 
 
 def test_siblings_that_begin_alike_wait_one_for_the_other_and_others_wait_only_for_their_parent():
-    steps = {n: waves.shared_step_keys(CHILD.replace("{name}", n), n) for n in ("a", "b", "c")}
+    steps = {n: _keys(CHILD.replace("{name}", n), n) for n in ("a", "b", "c")}
     parents = {"root": None, "a": "root", "b": "root", "c": "a"}
     assert waves.waits(["root", "a", "b", "c"], parents, steps) == {
         "root": frozenset(), "a": {"root"}, "b": {"root", "a"}, "c": {"a"}}
@@ -163,7 +167,7 @@ def test_plan_env_names_the_wave_groups_in_order_and_the_plain_bake_commands_aft
 
 
 def test_a_sibling_with_more_generations_below_it_goes_first():
-    steps = {n: waves.shared_step_keys(CHILD.replace("{name}", n), n) for n in ("a", "b", "c")}
+    steps = {n: _keys(CHILD.replace("{name}", n), n) for n in ("a", "b", "c")}
     parents = {"root": None, "a": "root", "b": "root", "c": "b"}  # b has a child, a has none
     assert waves.waits(["root", "a", "b", "c"], parents, steps) == {
         "root": frozenset(), "a": {"root", "b"}, "b": {"root"}, "c": {"b"}}

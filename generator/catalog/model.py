@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Literal, get_args
 
 from ..release import Line
@@ -65,6 +66,10 @@ class Family:
     @property
     def dockerfile_dir(self) -> str:
         return self.name
+
+    def dockerfile_path(self, docker_dir: str | Path) -> Path:
+        """The family's Dockerfile in a Dockerfile tree (docker/ or a copy of it): the one path rule."""
+        return Path(docker_dir, self.dockerfile_dir, self.dockerfile)
 
 
 @dataclass(frozen=True)

@@ -171,7 +171,7 @@ NOWHERE = "127.0.0.1:9"  # the discard port: no registry listens there
 
 def real_pulls(family: catalog.Family) -> list[str]:
     """What the real Dockerfile of a family pulls on amd64 (`library/centos:centos7`, ...), from the inventory."""
-    path = DOCKER / family.dockerfile_dir / family.dockerfile
+    path = family.dockerfile_path(DOCKER)
     found = inventory.dockerfile_endpoints(path, "amd64")
     return list(dict.fromkeys(e.what for e in found if e.setting == "IMAGE_MIRROR"))
 
@@ -181,7 +181,7 @@ def pulling_tree(tree: Path, families: list[catalog.Family]) -> dict[str, list[s
     stages the final stage copies a file from (so the build needs them)."""
     pulled = {}
     for family in families:
-        path = tree / family.dockerfile_dir / "Dockerfile"
+        path = family.dockerfile_path(tree)
         whats = real_pulls(family)
         stages = "".join(f"FROM ${{IMAGE_MIRROR}}/{what} AS pulled-{k}\n" for k, what in enumerate(whats))
         copies = "".join(f"COPY --from=pulled-{k} /etc/base-standin /etc/base-standin-{k}\n" for k in range(len(whats)))
