@@ -14,11 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from dotenv import dotenv_values
 
-from . import catalog
+from . import caches, catalog
+from .caches import Cache, parse_cache
 from .errors import ConfigError
 from .release import Release, not_a_tree, parse_line, read_release, resolve, source_date_epoch
 
@@ -56,7 +57,6 @@ _PREFIX_RE = re.compile(rf"(?:(?P<domain>{_DOMAIN})/)?{_PATH_COMPONENT}(?:/{_PAT
 _BARE_DOMAIN_RE = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})+(?::[0-9]+)?|"
                              rf"{_DOMAIN_COMPONENT}:[0-9]+|localhost)")
 _GIT_REF_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
-_CACHE_KINDS = ("none", "inline", "registry", "local:DIR", "gha")
 _IMAGE_REF_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
 
 # fate-builder reads BuildKit's plain log to name failed targets, so it always asks for
@@ -280,43 +280,6 @@ def _docker_dir(name: str, value: str, raw: Mapping[str, str]) -> str:
     return os.path.abspath(os.path.expanduser(value or str(default_docker_dir())))
 
 
-CacheKind = Literal["none", "inline", "registry", "local", "gha"]
-
-
-@dataclass(frozen=True)
-class Cache:
-    """The CACHE setting, parsed once: where bake's cache-from/cache-to point (README "Build cache")."""
-
-    kind: CacheKind
-    directory: str | None = None  # local:DIR
-
-    @property
-    def setting(self) -> str:
-        """As written in CACHE (and passed to the bake file's CACHE variable)."""
-        return f"local:{self.directory}" if self.kind == "local" else self.kind
-
-    @property
-    def external(self) -> bool:
-        """A cache outside the image (registry, local, gha): exported by cache-to, imported by cache-from, so it
-        needs the containerd image store or a docker-container builder, and `bake` pipelines for it."""
-        return self.kind not in ("none", "inline")
-
-    def __str__(self) -> str:
-        return self.setting
-
-
-_WHOLE_CACHE_KINDS: dict[str, CacheKind] = {"none": "none", "inline": "inline", "registry": "registry", "gha": "gha"}
-
-
-def parse_cache(value: str) -> Cache:
-    """CACHE's value as a Cache; anything else is a one-line error naming what is allowed."""
-    if value in _WHOLE_CACHE_KINDS:
-        return Cache(_WHOLE_CACHE_KINDS[value])
-    if value.startswith("local:") and len(value) > len("local:"):
-        return Cache("local", value[len("local:"):])
-    raise ConfigError(f"CACHE={value!r}: allowed are {', '.join(_CACHE_KINDS)}")
-
-
 def _cache(name: str, value: str, raw: Mapping[str, str]) -> Cache:
     return parse_cache(value)
 
@@ -430,8 +393,8 @@ SETTINGS: tuple[Setting, ...] = (
             "fate-builder); also `--docker-dir`",
             "Dockerfile 目录（留空则为本仓库的 `docker/`，或随 fate-builder 安装的副本）；也可用 `--docker-dir`",
             _docker_dir, shown="`docker/`"),
-    Setting("CACHE", "none", "build cache: `none`, `inline`, `registry`, `local:DIR` or `gha`",
-            "构建缓存：`none`、`inline`、`registry`、`local:DIR` 或 `gha`", _cache),
+    Setting("CACHE", "none", f"build cache: {caches.spelled('`')}", f"构建缓存：{caches.spelled('`', '、', ' 或 ')}",
+            _cache),
     Setting("FATE_LINE", "", "FATE release line: empty finds it from `FATE_DIR` (`fate.env`: 1.x, "
             "`python/fate/_info.py`: 2.x); `1.x` or `2.x` names it, also for the committed docker-bake.hcl",
             "FATE 版本线：留空则由 `FATE_DIR` 判断（`fate.env` 为 1.x，`python/fate/_info.py` 为 2.x）；"

@@ -191,7 +191,7 @@ def cache_checks(plan: Plan, facts: EngineFacts | None = None, options: BakeOpti
                     f"CACHE={cache}: each of the {len(images)} images baked as soon as its parent is built, on its "
                     "parent's image, so an empty builder takes every step the cache holds; plain "
                     f"`docker buildx bake`: the groups wave-1 to wave-{count}, one after another, PARENTS=image "
-                    f"from wave-2 on; {_CACHE_EVIDENCE[cache.kind]}")]
+                    f"from wave-2 on; {cache.evidence}")]
     driver = facts.builder_driver if facts is not None else None
     if driver not in (None, "docker") and not (options is not None and options.push):
         checks.append(Check(
@@ -205,17 +205,6 @@ def cache_checks(plan: Plan, facts: EngineFacts | None = None, options: BakeOpti
             "--provenance gives every parent image another digest in every run, and its children other cache keys",
             "leave provenance to the images without children, or off", warning=True))
     return checks
-
-
-# What has been shown of each kind of cache (README "Build cache"); gha needs GitHub's cache service.
-_CACHE_EVIDENCE = {
-    "registry": "measured (tests/e2e/test_e2e_cache.py, README \"Build cache\" gives the runs): after `docker builder "
-                "prune -af`, 0 of the 16 default images rebuilt",
-    "local": "measured (tests/e2e/test_e2e_cache.py, README \"Build cache\" gives the runs): after `docker builder "
-             "prune -af`, 0 of the 16 default images rebuilt",
-    "gha": "not measured here (no GitHub Actions cache service off GitHub): the bakes and their cache keys are "
-           "those of registry, only the store differs; on GitHub's docker-container builder bake with --push",
-}
 
 
 def all_checks(facts: EngineFacts, plan: Plan, options: BakeOptions, *,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jinja2
 
-from . import catalog, waves
+from . import caches, catalog, waves
 from .config import Config, shipped_dir
 from .network import network_file
 from .plan import (
@@ -119,7 +119,7 @@ def _common_variables(config: Config, docker_dir: str) -> list[tuple[str, str | 
         ("IPCL_PKG_DIR", config.ipcl_pkg_dir, "Local pailliercryptolib_python; empty fetches IPCL_VERSION."),
         ("IPCL_VERSION", config.ipcl_version, "pailliercryptolib_python git tag."),
         ("Build_LLM_VERSION", config.llm_version, "FATE-LLM git tag."),
-        ("CACHE", config.cache.setting, "Build cache: none, inline, registry, local:DIR or gha."),
+        ("CACHE", config.cache.setting, f"Build cache: {caches.spelled()}."),
         ("PARENTS", "target", "How a child gets its parent: target (built in the child's build) or image "
          "(the image a previous wave built; see the wave groups)."),
         ("SOURCE_DATE_EPOCH", "0", "The images' creation time, seconds since 1970: fate-builder bake (and "
@@ -252,6 +252,7 @@ def render(plan: Plan, bake_file: Path = DEFAULT_OUTPUT, steps: waves.Steps | No
         groups=plan.groups,
         waves=plan_waves(plan, steps),
         targets=plan.bake_targets,
+        cache_kinds=caches.hcl_rows(),
     )
 
 
