@@ -49,6 +49,9 @@ from generator import catalog
 from .engine import BenchError, docker, stream_timed
 from .workload import TAG, Workspace, build_order_is_valid, references
 
+# The 1.x catalog, named: the family the committed docker-bake.hcl is rendered for.
+V1 = catalog.for_line("1.x")
+
 # build.sh's order: buildBase, then buildModule's functions in turn. Names are the
 # catalog's; an image of the catalog missing here fails loudly (`order_for`).
 BUILD_ORDER: tuple[str, ...] = (
@@ -146,8 +149,8 @@ def baseline_dockerfile(family: catalog.Family, ws: Workspace) -> tuple[str, boo
 def order_for(selection: Iterable[str]) -> list[str]:
     selection = list(selection)
     unknown = [n for n in selection if n not in BUILD_ORDER]
-    if unknown or set(BUILD_ORDER) != set(catalog.BY_NAME):
-        missing = sorted(set(catalog.BY_NAME) - set(BUILD_ORDER))
+    if unknown or set(BUILD_ORDER) != set(V1.by_name):
+        missing = sorted(set(V1.by_name) - set(BUILD_ORDER))
         raise BenchError(f"baseline.BUILD_ORDER does not match the catalog: missing {missing or unknown}")
     order = [n for n in BUILD_ORDER if n in selection]
     problems = build_order_is_valid(order)
@@ -211,8 +214,8 @@ def package(ws: Workspace, selection: Iterable[str]) -> PackageResult:
     """build_docker.sh's `all` (without its Maven and npm builds: their time is in the images' work)
     and build.sh's copy into the cache folder, timed."""
     start = time.perf_counter()
-    families = {catalog.BY_NAME[n].family for n in selection}
-    sources = {s for f in families for s in catalog.FAMILY_BY_NAME[f].sources}
+    families = {V1.by_name[n].family for n in selection}
+    sources = {s for f in families for s in V1.family_by_name[f].sources}
     version = (ws.fate_dir / "fate.env").read_text(encoding="utf-8").split("FATE=", 1)[1].split()[0]
     work = ws.root / "fate-builder-sh"
     package_dir = work / f"FATE_install_{version}_release"
@@ -249,7 +252,7 @@ class BaselineRun:
 def write_dockerfiles(ws: Workspace) -> dict[str, tuple[Path, bool]]:
     out = {}
     root = ws.root / "baseline-dockerfiles"
-    for family in catalog.FAMILIES:
+    for family in V1.families:
         text, package_context = baseline_dockerfile(family, ws)
         path = family.dockerfile_path(root)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -267,8 +270,8 @@ def run(ws: Workspace, selection: Iterable[str], prefix: str, work: Mapping[str,
     dockerfiles = write_dockerfiles(ws)
     builds = []
     for name in order:
-        image = catalog.BY_NAME[name]
-        family = catalog.FAMILY_BY_NAME[image.family]
+        image = V1.by_name[name]
+        family = V1.family_by_name[image.family]
         dockerfile, package_context = dockerfiles[family.name]
         build_args = {"PREFIX": prefix, "BASE_TAG": TAG, "WORK_SECONDS": f"{work[name]:g}"}
         if image.parent:

@@ -20,6 +20,9 @@ from python_on_whales.exceptions import DockerException
 from generator import catalog
 from generator.progress import Progress, Vertex, parse
 
+# The 1.x catalog, named: the family the committed docker-bake.hcl is rendered for.
+V1 = catalog.for_line("1.x")
+
 docker = DockerClient()
 
 
@@ -114,11 +117,11 @@ def work_image(vertex: Vertex) -> str | None:
     parent = _PARENT_IN_RUN.search(text)
     if parent is None:
         root = _ROOT_NAME.search(text)
-        return root.group(1) if root and root.group(1) in catalog.BY_NAME else None
+        return root.group(1) if root and root.group(1) in V1.by_name else None
     family = _FAMILY_IN_RUN.search(text)
     if family is None:
         return None
-    matches = [i.name for i in catalog.IMAGES if i.family == family.group(1) and i.parent == parent.group(1)]
+    matches = [i.name for i in V1.images if i.family == family.group(1) and i.parent == parent.group(1)]
     return matches[0] if len(matches) == 1 else None
 
 

@@ -19,6 +19,9 @@ from generator import catalog
 from generator.config import load_config
 from generator.plan import build_plan
 
+# The 1.x catalog, named: the family the committed docker-bake.hcl is rendered for.
+V1 = catalog.for_line("1.x")
+
 # Minutes a real FATE 1.11 build of each family's Dockerfile takes on a 2-core machine with
 # a good connection (estimates from what the Dockerfiles do; most of it is waiting on
 # downloads, so the stand-ins sleep). The benchmark runs `minutes * scale` seconds of
@@ -78,7 +81,7 @@ INCREMENTAL_SOURCE = "fateflow-src"
 
 
 def _check_minutes() -> None:
-    missing = sorted(set(catalog.FAMILY_BY_NAME) - set(FAMILY_MINUTES))
+    missing = sorted(set(V1.family_by_name) - set(FAMILY_MINUTES))
     if missing:
         raise ValueError(f"benchmarks/workload.py: no FAMILY_MINUTES for {', '.join(missing)}")
 
@@ -86,7 +89,7 @@ def _check_minutes() -> None:
 def work_seconds(names: Iterable[str], scale: float) -> dict[str, float]:
     """WORK_SECONDS of each image: its family's minutes times `scale`, rounded to 0.01 s."""
     _check_minutes()
-    return {name: round(FAMILY_MINUTES[catalog.BY_NAME[name].family] * scale, 2) for name in names}
+    return {name: round(FAMILY_MINUTES[V1.by_name[name].family] * scale, 2) for name in names}
 
 
 def selection(name: str, fate_dir: str) -> tuple[str, ...]:
@@ -97,14 +100,14 @@ def selection(name: str, fate_dir: str) -> tuple[str, ...]:
 
 
 def ancestors_and_self(name: str) -> tuple[str, ...]:
-    image = catalog.BY_NAME[name]
-    return (name, *(a.name for a in catalog.ancestors(image)))
+    image = V1.by_name[name]
+    return (name, *(a.name for a in V1.ancestors(image)))
 
 
 def derived_from_source(names: Iterable[str], source: str = INCREMENTAL_SOURCE) -> tuple[str, ...]:
     """Images whose contents include `source`: their family, or an ancestor's, copies it."""
     def copies(image_name: str) -> bool:
-        return source in catalog.FAMILY_BY_NAME[catalog.BY_NAME[image_name].family].sources
+        return source in V1.family_by_name[V1.by_name[image_name].family].sources
 
     return tuple(n for n in names if any(copies(a) for a in ancestors_and_self(n)))
 
@@ -145,7 +148,7 @@ def build_order_is_valid(order: Iterable[str]) -> list[str]:
     for name in order:
         if name in seen:
             problems.append(f"{name} twice")
-        parent = catalog.BY_NAME[name].parent
+        parent = V1.by_name[name].parent
         if parent is not None and parent not in seen:
             problems.append(f"{name} before its parent {parent}")
         seen.add(name)
@@ -237,7 +240,7 @@ class Workspace:
 
     def source_dir(self, name: str) -> Path:
         """Where the named context's files are for this workspace (git sources: the local stand-ins)."""
-        source = catalog.SOURCE_BY_NAME[name]
+        source = V1.source_by_name[name]
         if source.name == "ipcl-src":
             return self.ipcl_dir
         if source.name == "fate-llm-src":
@@ -247,7 +250,7 @@ class Workspace:
         return self.fate_dir / source.path
 
     def family_dir(self, family: str) -> Path:
-        return self.docker_dir / catalog.FAMILY_BY_NAME[family].dockerfile_dir
+        return self.docker_dir / V1.family_by_name[family].dockerfile_dir
 
     def incremental_file(self) -> Path:
         path = self.fate_dir / INCREMENTAL_FILE

@@ -40,7 +40,7 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return "\n".join([_row(header), _row("---" for _ in header), *(_row(r) for r in rows)])
 
 
-def images_table(lang: str, line: Line = "1.x") -> str:
+def images_table(lang: str, line: Line) -> str:
     h = HEADERS[lang]
     cat = catalog.for_line(line)
     rows = []
@@ -63,12 +63,10 @@ def settings_table(lang: str) -> str:
     return _table(h["settings"], rows)
 
 
-def images_2x_table(lang: str) -> str:
-    return images_table(lang, "2.x")
-
-
+# Each README block and what fills it; each images table names its line.
 BLOCKS: dict[str, Callable[[str], str]] = {
-    "images": images_table, "images-2x": images_2x_table, "settings": settings_table,
+    "images": lambda lang: images_table(lang, "1.x"), "images-2x": lambda lang: images_table(lang, "2.x"),
+    "settings": settings_table,
 }
 READMES = {"en": PROJECT_ROOT / "README.md", "zh": PROJECT_ROOT / "README_zh.md"}
 

@@ -182,7 +182,7 @@ def tag_rule(config: Config, image: Image) -> str:
     return f"TAG with {image.component}'s own version {own} for FATE's {config.release.version}"
 
 
-def bake_target(image: Image, cat: Catalog | None = None) -> Target:
+def bake_target(image: Image, cat: Catalog) -> Target:
     """The target of a catalog image.
 
     Its cache reads include the ancestors' caches: a parent's steps can run inside the
@@ -192,7 +192,6 @@ def bake_target(image: Image, cat: Catalog | None = None) -> Target:
     of several images may still run some cached steps again (moby/buildkit#4674, measured
     with and without these reads alike: see doctor.cache_checks).
     """
-    cat = cat or catalog.for_line("1.x")
     family = cat.family_of(image)
     args: tuple[tuple[str, Value], ...] = ()
     contexts: list[tuple[ContextKey, Value]] = []

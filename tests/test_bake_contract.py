@@ -17,6 +17,9 @@ from generator.render import render
 
 from .conftest import ALL_OFF, config_of, entry, normalized_print
 
+# The 1.x catalog, named: the family the committed docker-bake.hcl is rendered for.
+V1 = catalog.for_line("1.x")
+
 pytestmark = pytest.mark.buildx
 
 
@@ -53,21 +56,21 @@ def _assert_matches_plan(printed: dict, plan, *, prefix: str, tag: str, base_tag
     if names is not None:
         assert set(targets) == names
     for name, target in targets.items():
-        image = catalog.BY_NAME[name]
+        image = V1.by_name[name]
         own_tag = base_tag if image.base else tag
         assert target["tags"] == [image_ref(prefix, name, own_tag)], name
         assert target["platforms"] == [f"linux/{p}" for p in config.platforms], name
-        assert target["context"].endswith(catalog.family_of(image).dockerfile_dir), name
+        assert target["context"].endswith(V1.family_of(image).dockerfile_dir), name
         contexts = dict(target.get("contexts", {}))
         if image.parent:
-            parent = catalog.BY_NAME[image.parent]
+            parent = V1.by_name[image.parent]
             parent_ref = image_ref(prefix, parent.name, base_tag if parent.base else tag)
             assert contexts.pop(context_key(parent_ref)) == f"target:{parent.name}", name
             assert target["args"]["BASE_IMAGE"] == parent.name
             assert target["args"]["BASE_TAG"] == (base_tag if parent.base else tag)
         assert target["args"]["PREFIX"] == prefix
         expected = {s.name: _expected_context(s.name, config, fate_dir or config.fate_dir)
-                    for s in catalog.sources_of(image)}
+                    for s in V1.sources_of(image)}
         assert contexts == expected, name
         assert target["labels"]["org.opencontainers.image.title"] == name
 
@@ -100,7 +103,7 @@ def test_flag_groups_resolve_to_the_images_their_flag_enables(tmp_path, buildx, 
     path, plan = _render(tmp_path)
     printed = buildx(path, group)
     flag = next(f for f in catalog.FLAGS if f.lower() == group)
-    members = {i.name for i in catalog.IMAGES if flag in i.flags}
+    members = {i.name for i in V1.images if flag in i.flags}
     assert set(printed["group"][group]["targets"]) == members
 
 

@@ -40,6 +40,9 @@ from testsupport.fate_reads import (
 
 from .conftest import ALL_OFF, config_of
 
+# The 1.x catalog, named: the family the committed docker-bake.hcl is rendered for.
+V1 = catalog.for_line("1.x")
+
 # ---------------------------------------------------------------------------------------
 # The rendered bake file, as `docker buildx bake --print` resolves it.
 
@@ -119,7 +122,7 @@ def test_dockerfile_parses_with_buildkits_parser_and_has_no_syntax_directive(pat
 
 
 def _module_families() -> list[str]:
-    return sorted({i.family for i in catalog.IMAGES if i.parent is not None})
+    return sorted({i.family for i in V1.images if i.parent is not None})
 
 
 @pytest.mark.parametrize("family", _module_families())
@@ -169,7 +172,7 @@ def test_java_and_download_stages_run_on_the_build_platform():
 
 
 def test_architecture_stages_exist_for_every_platform_an_image_is_built_for():
-    for image in catalog.IMAGES:
+    for image in V1.images:
         df = load(family_dockerfile(image.family))
         for stage in df.stages:
             m = re.fullmatch(r"([a-z-]+)\$\{TARGETARCH\}", stage.base)
@@ -213,9 +216,9 @@ def test_downloads_fail_on_http_errors():
 
 def test_bake_print_resolves_all_34_images_to_their_family_dockerfile(printed):
     targets = dict(targets_of(printed))
-    assert sorted(targets) == sorted(i.name for i in catalog.IMAGES)
+    assert sorted(targets) == sorted(i.name for i in V1.images)
     for name, target in targets.items():
-        image = catalog.BY_NAME[name]
+        image = V1.by_name[name]
         assert dockerfile_of(target) == family_dockerfile(image.family)
         assert target["args"]["PREFIX"] == "federatedai"
 
@@ -223,7 +226,7 @@ def test_bake_print_resolves_all_34_images_to_their_family_dockerfile(printed):
 def test_every_from_and_copy_from_resolves_and_every_provided_context_is_used(printed):
     problems = []
     for name, target in targets_of(printed):
-        image = catalog.BY_NAME[name]
+        image = V1.by_name[name]
         df = load(dockerfile_of(target))
         contexts = target.get("contexts", {})
         for platform in target["platforms"]:
@@ -232,7 +235,7 @@ def test_every_from_and_copy_from_resolves_and_every_provided_context_is_used(pr
             problems += [f"{name} {arch}: {df.path}: stage {stage.label} uses --from={ref}, which is neither a "
                          "stage nor a context the bake file provides" for stage, ref in res.unresolved]
             if image.parent:
-                parent = catalog.BY_NAME[image.parent]
+                parent = V1.by_name[image.parent]
                 parent_ref = f"federatedai/{parent.name}:{'1.11.2-release'}"
                 assert parent_ref in res.from_images, f"{name} {arch}: does not build FROM {parent_ref}"
                 key = context_key(parent_ref)
@@ -253,14 +256,14 @@ def test_every_from_and_copy_from_resolves_and_every_provided_context_is_used(pr
 
 def test_catalog_sources_are_exactly_the_contexts_the_dockerfiles_read():
     """Every catalog source is read by its family's Dockerfile and nothing else is."""
-    context_refs = {s.name for s in catalog.SOURCES}
-    for family in catalog.FAMILIES:
+    context_refs = {s.name for s in V1.sources}
+    for family in V1.families:
         df = load(family_dockerfile(family.name))
         used = set()
         for stage in df.stages:
             used |= {r.lower() for r in stage.references() if r.lower() in context_refs}
         assert used == set(family.sources), family.name
-    read_somewhere = {s for f in catalog.FAMILIES for s in f.sources}
+    read_somewhere = {s for f in V1.families for s in f.sources}
     assert read_somewhere == context_refs
 
 
@@ -276,15 +279,15 @@ def test_git_sources_are_pinned_to_their_version_variables(printed):
 def test_every_path_a_dockerfile_reads_from_fate_exists_in_fate_1_11_2():
     """Ground truth: the paths of FATE v1.11.2 with its submodules (tests/data)."""
     problems = []
-    for family in catalog.FAMILIES:
+    for family in V1.families:
         problems += missing_from_fate(family_fate_reads(family.name))
     assert problems == []
 
 
 def test_the_fate_read_check_sees_copies_mounts_and_the_paths_run_steps_name():
     """The check above is not vacuous: it finds reads of each kind where the Dockerfiles make them."""
-    reads = {family.name: {r.path for r in family_fate_reads(family.name)} for family in catalog.FAMILIES}
-    for family in catalog.FAMILIES:
+    reads = {family.name: {r.path for r in family_fate_reads(family.name)} for family in V1.families}
+    for family in V1.families:
         if any(FATE_CONTEXTS.get(s) is not None for s in family.sources):
             assert reads[family.name], family.name
     assert "fate.env" in reads["fateflow"] and "python/requirements*.txt" in reads["base/basic"]

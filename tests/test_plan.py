@@ -11,6 +11,9 @@ from testsupport.constants import BASIC
 
 from .conftest import ALL_OFF, plan_of
 
+# The 1.x catalog, named: the family the committed docker-bake.hcl is rendered for.
+V1 = catalog.for_line("1.x")
+
 SPARK = ["fateflow-spark", "spark-base", "spark-master", "spark-worker", "nginx"]
 NN = ["fateflow-nn", "eggroll-nn"]
 SPARK_NN = ["fateflow-spark-nn", "spark-worker-nn", "spark-base-nn"]
@@ -18,28 +21,28 @@ OP = ["client", "fate-test"]
 
 
 def test_catalog_has_the_34_fate_images_once_each():
-    names = [image.name for image in catalog.IMAGES]
+    names = [image.name for image in V1.images]
     assert len(names) == 34 == len(set(names))
 
 
 def test_catalog_lists_parents_before_children_and_only_known_names():
     seen = set()
-    for image in catalog.IMAGES:
+    for image in V1.images:
         assert image.parent is None or image.parent in seen, image.name
         assert set(image.flags) <= set(catalog.FLAGS)
-        assert image.family in catalog.FAMILY_BY_NAME
+        assert image.family in V1.family_by_name
         assert (image.parent is None) == (image.external is not None)
         seen.add(image.name)
-    for family in catalog.FAMILIES:
-        assert set(family.sources) <= set(catalog.SOURCE_BY_NAME)
+    for family in V1.families:
+        assert set(family.sources) <= set(V1.source_by_name)
 
 
 def test_only_the_basic_family_exists_for_arm64():
-    assert [i.name for i in catalog.IMAGES if i.arm64] == BASIC
+    assert [i.name for i in V1.images if i.arm64] == BASIC
 
 
 def test_base_images_are_the_two_base_rows():
-    assert [i.name for i in catalog.IMAGES if i.base] == ["base-image", "base-image-ipcl"]
+    assert [i.name for i in V1.images if i.base] == ["base-image", "base-image-ipcl"]
 
 
 def test_default_selection_is_basic_spark_nn_and_optional_images():

@@ -16,6 +16,9 @@ from generator.formats import as_env
 
 from .conftest import ALL_OFF, plan_of
 
+# The 1.x catalog, named: the family the committed docker-bake.hcl is rendered for.
+V1 = catalog.for_line("1.x")
+
 CHILD = """ARG PREFIX=federatedai
 ARG BASE_IMAGE=base-image
 FROM ${PREFIX}/${BASE_IMAGE}:${BASE_TAG}
@@ -71,7 +74,7 @@ def test_a_bake_that_imports_a_cache_is_a_pipeline_each_image_waiting_for_its_pa
     assert set(plan_waits) == set(plan.selected) | set(plan.dependencies)
     order = list(plan_waits)
     for name, before in plan_waits.items():
-        parent = catalog.BY_NAME[name].parent
+        parent = V1.by_name[name].parent
         assert before == ({parent} if parent else set()), f"{name} waits for {before}, not only its parent"
         assert all(order.index(b) < order.index(name) for b in before)
 

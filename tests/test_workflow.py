@@ -22,6 +22,9 @@ from generator.render import bake_variables
 
 from .conftest import ROOT
 
+# The 1.x catalog, named: the family the committed docker-bake.hcl is rendered for.
+V1 = catalog.for_line("1.x")
+
 _BAKE_VARIABLES = frozenset(bake_variables(load_config(environ={})))
 
 WORKFLOW = ROOT / ".github" / "workflows" / "fate-images.yml"
@@ -398,7 +401,7 @@ def test_workflow_environment_makes_bake_tag_release_images_and_use_the_registry
     for name, target in printed["target"].items():
         cache = f"federatedai/{name}:buildcache"
         assert target["tags"] == [f"federatedai/{name}:1.11.2-release"], name
-        own_and_ancestors = [name, *(a.name for a in catalog.ancestors(catalog.BY_NAME[name]))]
+        own_and_ancestors = [name, *(a.name for a in V1.ancestors(V1.by_name[name]))]
         assert target["cache-from"] == [
             {"type": "registry", "ref": f"federatedai/{n}:buildcache"} for n in own_and_ancestors
         ], name

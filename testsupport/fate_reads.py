@@ -22,6 +22,9 @@ from generator.dockerfiles import Dockerfile, Instruction, Stage, load
 from . import fate_paths
 from .constants import DOCKER
 
+# The 1.x catalog, named: the family the committed docker-bake.hcl is rendered for.
+V1 = catalog.for_line("1.x")
+
 
 def all_dockerfiles() -> list[Path]:
     return sorted(DOCKER.rglob("Dockerfile"))
@@ -33,7 +36,7 @@ def family_dockerfile(family: str) -> Path:
 
 
 # Named context -> its folder in FATE_DIR ("" is the root), for the 1.x catalog.
-FATE_CONTEXTS = {s.name: s.path for s in catalog.SOURCES if s.path is not None}
+FATE_CONTEXTS = {s.name: s.path for s in V1.sources if s.path is not None}
 _SHELL_SPLIT = re.compile(r"""[\s;|&<>()'"`=,]+""")
 _PATH_TOKEN = re.compile(r"[A-Za-z0-9_.+@*-]*(/[A-Za-z0-9_.+@*-]+)+/?")
 

@@ -31,6 +31,9 @@ from .engine import (  # noqa: E402
     run_steps,
 )
 
+# The 1.x catalog, named: the family the committed docker-bake.hcl is rendered for.
+V1 = catalog.for_line("1.x")
+
 pytest_plugins = ["tests.e2e.engine"]
 pytestmark = pytest.mark.engine
 
@@ -57,8 +60,8 @@ def ref(prefix: str, name: str) -> str:
 
 def chain(name: str) -> list[str]:
     """The image and its catalog ancestors, root first: what its lineage file must say."""
-    image = catalog.BY_NAME[name]
-    return [a.name for a in reversed(catalog.ancestors(image))] + [name]
+    image = V1.by_name[name]
+    return [a.name for a in reversed(V1.ancestors(image))] + [name]
 
 
 def _digest(path) -> str:
@@ -120,7 +123,7 @@ def test_each_image_is_built_on_its_parents_layers(default_build):
     prefix = default_build["prefix"]
     layers = {name: image_layers(ref(prefix, name)) for name in DEFAULT_SELECTION}
     for name in DEFAULT_SELECTION:
-        parent = catalog.BY_NAME[name].parent
+        parent = V1.by_name[name].parent
         if parent is None:
             continue
         own, inherited = layers[name], layers[parent]

@@ -39,6 +39,9 @@ from .engine import (  # noqa: E402
     run_in,
 )
 
+# The 1.x catalog, named: the family the committed docker-bake.hcl is rendered for.
+V1 = catalog.for_line("1.x")
+
 pytest_plugins = ["tests.e2e.engine"]
 pytestmark = pytest.mark.engine
 
@@ -206,7 +209,7 @@ def build_base_stand_in(reference: str, context: Path) -> None:
 @pytest.fixture(scope="module")
 def offline_setup(workspace, registry):
     tree = workspace.tree(variant="offline")
-    roots = [catalog.FAMILY_BY_NAME[name] for name in ("base/basic", "fateboard")]
+    roots = [V1.family_by_name[name] for name in ("base/basic", "fateboard")]
     pulled = pulling_tree(tree, roots)
     mirror = f"{NOWHERE}/{workspace.namespace}-mirror"
     bases = {f"{mirror}/{what}": family for family, whats in pulled.items() for what in whats}
