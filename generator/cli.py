@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import signal
@@ -181,6 +180,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if actual == expected:
         print(f"{args.file} is up to date", file=sys.stderr)
         return 0
+    import difflib
+
     diff = difflib.unified_diff(actual.splitlines(keepends=True), expected.splitlines(keepends=True),
                                 fromfile=f"{args.file} (committed)", tofile=f"{args.file} (rendered)")
     sys.stdout.writelines(diff)

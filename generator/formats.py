@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import shlex
-from datetime import datetime, timezone
 from typing import Any
 
-from . import catalog, inventory
+from . import catalog
 from .plan import Plan, tag_rule
 from .render import bake_variables, plan_waves
 
@@ -15,6 +14,8 @@ FORMATS = ("table", "json", "dot", "mermaid", "env")
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
+    from . import inventory  # the Dockerfiles' reading, for this format only (render starts without it)
+
     config = plan.config
     cat = plan.catalog
     return {
@@ -76,6 +77,8 @@ def as_table(plan: Plan) -> str:
     lines.append("")
     lines.append(f"{selected} image(s) selected, {deps} built only as a dependency; "
                  f"platforms {', '.join(doc['platforms'])}")
+    from datetime import datetime, timezone
+
     created = datetime.fromtimestamp(doc["source_date_epoch"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     lines.append(f"created {created} (SOURCE_DATE_EPOCH={doc['source_date_epoch']})")
     lines.append("")

@@ -9,8 +9,6 @@ versions: eggroll in `eggroll/BUILD_INFO`, FATE-Board in `fate_board/pom.xml`.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, get_args
@@ -164,6 +162,9 @@ def source_date_epoch(fate_dir: str, release: Release) -> str:
 
 
 def _commit_time(root: Path) -> str:
+    import shutil  # only for a git checkout: the other commands start without subprocess
+    import subprocess
+
     git = shutil.which("git")
     fix = "or set SOURCE_DATE_EPOCH (seconds since 1970)"
     if git is None:

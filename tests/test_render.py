@@ -131,3 +131,18 @@ def test_plan_marks_dependencies_untagged(tmp_path):
     line = next(line for line in result.stdout.splitlines() if line.startswith("fateflow "))
     assert "dependency" in line and "(untagged)" in line
 
+
+
+def test_the_template_is_the_same_from_its_cache_and_a_cache_that_cannot_be_written_is_no_cache(tmp_path, monkeypatch):
+    plan = plan_of(**{**ALL_OFF, "Build_Basic": "1"})
+    fresh = render(plan)
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    for directory in (folder, folder, tmp_path / "gone"):  # written, read back, and a folder that is not there
+        monkeypatch.setattr(render_mod, "_template_cache", lambda d=directory: render_mod._TemplateCache(str(d)))
+        render_mod._environment.cache_clear()
+        try:
+            assert render(plan) == fresh
+        finally:
+            render_mod._environment.cache_clear()
+    assert len(list(folder.glob("__jinja2_*.cache"))) == 1
