@@ -18,7 +18,7 @@ import pytest
 
 from testsupport.fate_run import FLOW_PORT, Deployment, client_init
 
-from .test_real_build import REGISTRY, _tree, bake, python_images  # noqa: F401 (fixture)
+from .conftest import REGISTRY, bake, real_tree
 
 pytestmark = pytest.mark.real
 
@@ -44,7 +44,7 @@ def _output(run: Deployment, what: str, job: str, task: str) -> dict[str, object
 @pytest.mark.parametrize("tag", ["v2.1.1"])
 def test_fateflow_runs_as_kubefate_runs_it_and_the_toy_job_and_the_psi_suite_succeed(python_images: None,
                                                                                      tmp_path: Path, tag: str) -> None:
-    fate_dir, _ = _tree(tag, tmp_path)
+    fate_dir, _ = real_tree(tag, tmp_path)
     version = tag[1:]
     built = bake(tmp_path, fate_dir, ["fateflow", "fate-test"], f"{version}-real")
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
