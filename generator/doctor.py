@@ -207,11 +207,11 @@ def cache_checks(plan: Plan, facts: EngineFacts | None = None, options: BakeOpti
     return checks
 
 
-# What has been shown of each kind of cache (README "Build cache"); gha needs GitHub's cache service.
+# What has been shown of each kind of cache (docs/caching.md); gha needs GitHub's cache service.
 _CACHE_EVIDENCE = {
-    "registry": "measured (tests/e2e/test_e2e_cache.py, README \"Build cache\" gives the runs): after `docker builder "
+    "registry": "measured (tests/e2e/test_e2e_cache.py, benchmarks/README.md gives the runs): after `docker builder "
                 "prune -af`, 0 of the 16 default images rebuilt",
-    "local": "measured (tests/e2e/test_e2e_cache.py, README \"Build cache\" gives the runs): after `docker builder "
+    "local": "measured (tests/e2e/test_e2e_cache.py, benchmarks/README.md gives the runs): after `docker builder "
              "prune -af`, 0 of the 16 default images rebuilt",
     "gha": "not measured here (no GitHub Actions cache service off GitHub): the bakes and their cache keys are "
            "those of registry, only the store differs; on GitHub's docker-container builder bake with --push",
