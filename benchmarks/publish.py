@@ -27,13 +27,25 @@ def with_chart(table: str, readme: Path, chart_path: Path) -> str:
     return f"{table}\n![benchmark chart]({os.path.relpath(chart_path, Path(readme).resolve().parent)})\n"
 
 
-def update_readme(path: Path, table: str) -> bool:
+def _replace(text: str, start: str, end: str, content: str) -> str | None:
+    if start not in text or end not in text:
+        return None
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{content}{end}{tail}"
+
+
+def update_readme(path: Path, table: str, headline: str | None = None) -> bool:
+    """Write `table` between the bench markers and `headline` (default: `table`) between the headline markers,
+    whichever of the two the file has; False when it has neither."""
     text = Path(path).read_text(encoding="utf-8")
-    if report.START not in text or report.END not in text:
+    new = text
+    for start, end, content in ((report.START, report.END, table),
+                                (report.HEADLINE_START, report.HEADLINE_END, headline or table)):
+        new = _replace(new, start, end, content) or new
+    if new == text and not any(s in text for s in (report.START, report.HEADLINE_START)):
         return False
-    head, rest = text.split(report.START, 1)
-    _, tail = rest.split(report.END, 1)
-    Path(path).write_text(f"{head}{report.START}\n{table}{report.END}{tail}", encoding="utf-8")
+    Path(path).write_text(new, encoding="utf-8")
     return True
 
 
@@ -86,10 +98,13 @@ def load_engines(folder: Path = ENGINES) -> list[dict]:
 
 
 def write_readmes(datasets: list[dict], readmes: list[Path], chart_path: Path | None) -> str:
-    """The table (and the chart under it, when drawn) between the bench markers of each README."""
-    table = report.markdown(datasets)
+    """The table (and the chart under it, when drawn) between the bench markers of each README; between the
+    headline markers (README.md, README_zh.md) the table alone, without the header lines and notes."""
+    table, headline = report.markdown(datasets), report.headline(datasets)
     for readme in readmes:
-        if update_readme(readme, with_chart(table, readme, chart_path) if chart_path else table):
+        full, short = ((with_chart(table, readme, chart_path), with_chart(headline, readme, chart_path))
+                       if chart_path else (table, headline))
+        if update_readme(readme, full, short):
             print(f"updated the table in {readme}", file=sys.stderr, flush=True)
         else:
             print(f"{readme}: no {report.START!r} / {report.END!r} markers; table not written there", file=sys.stderr,

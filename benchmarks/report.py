@@ -12,6 +12,9 @@ from collections.abc import Iterable
 
 START = "<!-- bench:start -->"
 END = "<!-- bench:end -->"
+# The README's block: the table alone (and the chart); the header lines and notes stay in benchmarks/README.md.
+HEADLINE_START = "<!-- bench:headline:start -->"
+HEADLINE_END = "<!-- bench:headline:end -->"
 REAL_SCALE = 60.0  # a real FATE build: 60 s per minute
 
 LIMITS = {
@@ -269,6 +272,14 @@ def markdown(datasets: list[dict]) -> str:
     lines.append("")
     for data in datasets:
         lines += [f"- {engine_label(data)}, {item}" for item in _notes(data)]
+    return "\n".join(lines) + "\n"
+
+
+def headline(datasets: list[dict]) -> str:
+    """The table of `markdown` without the header lines and the notes: what the README shows."""
+    lines = list(TABLE_HEAD)
+    for data in datasets:
+        lines += [f"| {engine_label(data)} {row}" for row in _rows(data)]
     return "\n".join(lines) + "\n"
 
 

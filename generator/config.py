@@ -406,7 +406,7 @@ SETTINGS: tuple[Setting, ...] = (
             shown_zh="FATE 的提交时间"),
     Setting("THIRD_PARTY_IMAGES", "mysql:8.0.28", "third-party images `save` puts in the offline bundle",
             "`save` 打入离线包的第三方镜像", _image_list),
-    # Where the build reaches the network (README: "Mirrors, proxies and offline builds").
+    # Where the build reaches the network (docs/mirrors.md).
     Setting("IMAGE_MIRROR", "docker.io", "registry prefix of every external base image "
             "(`harbor.example.com/dockerhub` gives `harbor.example.com/dockerhub/library/centos:centos7`)",
             "所有外部基础镜像的仓库前缀（`harbor.example.com/dockerhub` 即 "

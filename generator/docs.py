@@ -1,7 +1,8 @@
-"""The README tables, derived from the catalog and the settings so the docs cannot drift.
+"""The reference's tables, derived from the catalog and the settings so the docs cannot drift.
 
-`python -m generator.docs` rewrites the marked blocks of README.md and README_zh.md;
-a test fails when they differ from what this module renders.
+`python -m generator.docs` (`make docs`) rewrites the marked blocks of the pages in PAGES
+(docs/settings.md, docs/images.md and their Chinese twins); a test fails when they differ
+from what this module renders.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import catalog
@@ -68,28 +70,36 @@ BLOCKS: dict[str, Callable[[str], str]] = {
     "images": lambda lang: images_table(lang, "1.x"), "images-2x": lambda lang: images_table(lang, "2.x"),
     "settings": settings_table,
 }
-READMES = {"en": PROJECT_ROOT / "README.md", "zh": PROJECT_ROOT / "README_zh.md"}
+DOCS = PROJECT_ROOT / "docs"
+# Each page with the generated blocks it holds, once per language (the Chinese twin is PAGE_zh.md).
+PAGE_BLOCKS: dict[str, tuple[str, ...]] = {"settings": ("settings",), "images": ("images", "images-2x")}
+PAGES: dict[tuple[str, str], Path] = {
+    (page, lang): DOCS / f"{page}{'' if lang == 'en' else '_' + lang}.md" for page in PAGE_BLOCKS for lang in HEADERS
+}
 
 
 def _pattern(name: str) -> re.Pattern[str]:
     return re.compile(rf"(<!-- BEGIN {name} .*?-->\n)(.*?)(<!-- END {name} -->)", re.S)
 
 
-def update(text: str, lang: str) -> str:
-    for name, make in BLOCKS.items():
+def update(text: str, lang: str, names: Iterable[str] = tuple(BLOCKS)) -> str:
+    """`text` with each named block rendered again; a page holds each of its blocks exactly once."""
+    for name in names:
+        make = BLOCKS[name]
+
         def block(m: re.Match[str], make: Callable[[str], str] = make) -> str:
             return m.group(1) + make(lang) + "\n" + m.group(3)
 
         text, count = _pattern(name).subn(block, text)
         if count != 1:
-            raise ValueError(f"README ({lang}) needs exactly one '<!-- BEGIN {name} ... -->' block, found {count}")
+            raise ValueError(f"the {lang} page needs exactly one '<!-- BEGIN {name} ... -->' block, found {count}")
     return text
 
 
 def main() -> int:
-    for lang, path in READMES.items():
+    for (page, lang), path in PAGES.items():
         text = path.read_text(encoding="utf-8")
-        new = update(text, lang)
+        new = update(text, lang, PAGE_BLOCKS[page])
         if new != text:
             write_atomic(path, new)
             print(f"updated {path.name}", file=sys.stderr)

@@ -127,7 +127,7 @@ def plain_bake_waves(plan: Plan) -> str:
         f"export FATE_BUILDER_WAVES={shlex.quote(' '.join(groups))}",
         f"# CACHE={plan.config.cache}: plain `docker buildx bake` takes every step the cache holds on an empty",
         "# builder wave by wave, each wave after the one before has finished, every later one on the images",
-        "# the earlier ones pushed: PARENTS=image (README \"Build cache\").",
+        "# the earlier ones pushed: PARENTS=image (docs/caching.md).",
         f"#   docker buildx bake --allow fs.read=\"$FATE_DIR\" --push {groups[0]}",
         *(f"#   PARENTS=image docker buildx bake --allow fs.read=\"$FATE_DIR\" --push {g}" for g in groups[1:]),
         "# fate-builder bake does it without the waits between waves: each image once its own parent is built.",

@@ -121,7 +121,7 @@ def _common_variables(config: Config, docker_dir: str) -> list[tuple[str, str | 
 
 
 def _network_variables(config: Config) -> list[tuple[str, str | Var, str]]:
-    """Where the build reaches the network (README: mirrors and offline builds); the committed file
+    """Where the build reaches the network (docs/mirrors.md); the committed file
     holds upstream, fate-builder bake passes what the settings say."""
     return [
         ("IMAGE_MIRROR", config.image_mirror, "Registry prefix of every external base image (docker.io: Docker Hub)."),

@@ -67,3 +67,26 @@ def test_merging_refuses_a_run_at_another_work_scale():
 def test_a_schedule_floor_is_the_work_along_its_longest_chain_of_waits():
     schedule = {"base": [], "a": ["base"], "b": ["base", "a"], "c": ["base"]}
     assert schedule_floor(schedule, {"base": 10, "a": 2, "b": 3, "c": 4}) == 15
+
+
+def test_the_readme_gets_the_headline_table_and_the_benchmark_page_the_table_with_its_notes(tmp_path):
+    full, headline = "- header line\n\n| table |\n\n- a note\n", "| table |\n"
+    readme, page, other = tmp_path / "README.md", tmp_path / "bench.md", tmp_path / "other.md"
+    readme.write_text(f"intro\n{report.HEADLINE_START}\nold\n{report.HEADLINE_END}\noutro\n", encoding="utf-8")
+    page.write_text(f"intro\n{report.START}\nold\n{report.END}\n", encoding="utf-8")
+    other.write_text("no markers\n", encoding="utf-8")
+    assert publish.update_readme(readme, full, headline) and publish.update_readme(page, full, headline)
+    assert readme.read_text() == f"intro\n{report.HEADLINE_START}\n{headline}{report.HEADLINE_END}\noutro\n"
+    assert page.read_text() == f"intro\n{report.START}\n{full}{report.END}\n"
+    assert not publish.update_readme(other, full, headline)
+    assert other.read_text() == "no markers\n"
+
+
+def test_the_headline_is_the_tables_rows_without_the_header_lines_or_notes():
+    data = _data([[]])
+    data["summary"] = report.summarize(data)
+    data["meta"]["machine"] = {"engine": "28.5.2", "buildx": "v0.29.1", "cores": 2}
+    full, headline = report.markdown([data]), report.headline([data])
+    assert headline.startswith(report.TABLE_HEAD[0]) and "Measured" not in headline
+    assert set(headline.splitlines()) <= set(full.splitlines())
+    assert len(headline.splitlines()) > len(report.TABLE_HEAD)

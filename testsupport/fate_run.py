@@ -166,3 +166,17 @@ class Deployment:
     def fateflow_log(self) -> str:
         done = docker("logs", "--tail", "80", f"{self.name}-fateflow", check=False)
         return (done.stdout + done.stderr)[-6000:]
+
+
+def fate_test_config(shipped: str, base: str = "/data/projects/fate") -> str:
+    """fate_test's own config file, pointed at the deployment: FATE's base in the image, flow by its compose name."""
+    yaml = YAML()
+    conf = yaml.load(shipped)
+    conf["data_base_dir"] = base
+    conf["fate_base"] = f"{base}/fate"
+    for service in conf["services"]:
+        for flow in service["flow_services"]:
+            flow["address"] = f"{compose()['services']['client']['environment']['FATE_FLOW_IP']}:{FLOW_PORT}"
+    out = io.StringIO()
+    yaml.dump(conf, out)
+    return out.getvalue()

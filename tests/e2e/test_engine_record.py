@@ -1,8 +1,8 @@
-"""The README's engine table says what the tests really ran on.
+"""The engine table of docs/evidence.md (and its Chinese twin) says what the tests really ran on.
 
 Debian's sid moves on, so `ENGINE=current` is whatever sid had the day a machine unpacked
 it. scripts/ci/engine/engine-files.sh records each package's version and provision-engine.sh
-keeps them in engine.env; this compares that record with the README's row for the
+keeps them in engine.env; this compares that record with the table's row for the
 generation, so a table that stopped being true fails instead of being believed.
 """
 
@@ -38,7 +38,7 @@ def readme_row(readme: str, generation: str) -> list[str]:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if cells and cells[0].startswith(f"`{generation}`"):
             return cells
-    raise AssertionError(f"README.md has no engine table row for `{generation}`")
+    raise AssertionError(f"the page has no engine table row for `{generation}`")
 
 
 def test_recorded_packages_are_read_as_upstream_versions():
@@ -47,7 +47,7 @@ def test_recorded_packages_are_read_as_upstream_versions():
 
 
 @pytest.mark.engine
-@pytest.mark.parametrize("readme", ["README.md", "README_zh.md"])
+@pytest.mark.parametrize("readme", ["docs/evidence.md", "docs/evidence_zh.md"])
 def test_the_readme_engine_table_names_the_versions_this_machine_unpacked(engine, readme):
     env = ENGINE_ENV.read_text(encoding="utf-8")
     generation = re.search(r"^FATE_BUILDER_ENGINE=(\S+)", env, re.M).group(1)

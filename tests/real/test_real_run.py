@@ -13,38 +13,39 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
-from testsupport.fate_run import FLOW_PORT, Deployment, client_init
+from testsupport.fate_run import Deployment, client_init, docker, fate_test_config
 
-from .test_real_build import REGISTRY, _tree, bake, python_images  # noqa: F401 (fixture)
+from .conftest import REGISTRY, bake, real_tree
 
 pytestmark = pytest.mark.real
 
 GUEST, HOST = "9999", "10000"
+# fate_client's toy job (flow_sdk.api.test.toy_conf): data_num rows, x0 = the row's own id.
+TOY_ROWS = 1024
+SUITE = "examples/pipeline/psi"  # one testsuite: psi_testsuite.yaml
 
 
-def _fate_test_config(host: str) -> str:
-    """fate_test's own config file, pointed at the deployment (the shipped one names 127.0.0.1)."""
-    return json.dumps({
-        "data_base_dir": "/data/projects/fate", "fate_base": "/data/projects/fate/fate",
-        "cache_directory": "examples/cache/", "clean_data": True,
-        "parties": {"guest": [GUEST], "host": [HOST, GUEST], "arbiter": [HOST]},
-        "services": [{"flow_services": [{"address": f"{host}:{FLOW_PORT}", "parties": [GUEST, HOST]}]}],
-    })
-
-
-def _output(run: Deployment, what: str, job: str, task: str) -> dict[str, object]:
+def _output(run: Deployment, what: str, job: str, task: str) -> dict[str, Any]:
     done = run.client("flow", "output", what, "-j", job, "-r", "guest", "-p", GUEST, "-tn", task)
-    found: dict[str, object] = json.loads(done.stdout)
+    found: dict[str, Any] = json.loads(done.stdout)
     return found
+
+
+def _summary(stdout: str) -> dict[str, str]:
+    """fate_test's closing table: job name -> status."""
+    rows = re.findall(r"^\|\s*([\w-]+)\s*\|\s*\d+: \w+\s*\|\s*(\w+)\s*\|", stdout, re.M)
+    return dict(rows)
 
 
 @pytest.mark.parametrize("tag", ["v2.1.1"])
 def test_fateflow_runs_as_kubefate_runs_it_and_the_toy_job_and_the_psi_suite_succeed(python_images: None,
                                                                                      tmp_path: Path, tag: str) -> None:
-    fate_dir, _ = _tree(tag, tmp_path)
+    fate_dir, _ = real_tree(tag, tmp_path)
     version = tag[1:]
     built = bake(tmp_path, fate_dir, ["fateflow", "fate-test"], f"{version}-real")
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
@@ -58,13 +59,15 @@ def test_fateflow_runs_as_kubefate_runs_it_and_the_toy_job_and_the_psi_suite_suc
         assert finished and finished[-1][1] == "success", toy.stdout[-3000:] + run.fateflow_log()
         job = finished[-1][0]
         model = _output(run, "query-model", job, "toy_example_0")
-        assert "guest" in json.dumps(model), model
-        data = _output(run, "display-data", job, "toy_example_0")
-        assert data.get("code") == 0 and data.get("data"), data
+        assert model["data"]["json_model_output"] == {"test_role": "guest"}, model
+        data = _output(run, "display-data", job, "toy_example_0")["output_data"][0]
+        assert data["total"] == TOY_ROWS, data["total"]
+        assert data["data"] and all(float(sample) == x0 for sample, _, x0 in data["data"]), data["data"][:5]
 
-        run.client("bash", "-c", f"cat > /tmp/fate_test_config.yaml <<'EOF'\n{_fate_test_config('fateflow')}\nEOF")
-        suite = run.shell("fate_test suite -c /tmp/fate_test_config.yaml -i examples/pipeline/psi/ --yes",
-                          timeout=1800)
+        config = fate_test_config((fate_dir / "fate_test/python/fate_test/fate_test_config.yaml").read_text())
+        (tmp_path / "fate_test_config.yaml").write_text(config)
+        docker("cp", str(tmp_path / "fate_test_config.yaml"), f"{run.name}-client:/tmp/fate_test_config.yaml")
+        suite = run.shell(f"fate_test suite -c /tmp/fate_test_config.yaml -i {SUITE}/ --yes", timeout=1800)
         assert suite.returncode == 0, suite.stdout[-4000:] + suite.stderr[-2000:]
-        assert re.search(r"\bsuccess\b", suite.stdout), suite.stdout[-4000:]
-        assert not re.search(r"\bfailed\b", suite.stdout), suite.stdout[-4000:]
+        jobs = YAML(typ="safe").load((fate_dir / SUITE / "psi_testsuite.yaml").read_text())["tasks"]
+        assert _summary(suite.stdout) == {name: "success" for name in jobs}, suite.stdout[-4000:]
