@@ -1,5 +1,5 @@
 """The build cache kinds, one table: how CACHE spells each, where the bake file points cache-from and cache-to,
-whether the cache lives outside the image, and what has been shown of it (README "Build cache").
+whether the cache lives outside the image, and what has been shown of it (docs/caching.md).
 
 config parses CACHE from it, render and the template write the bake file's `cache_from`/`cache_to` from it,
 doctor says its evidence from it: a kind added here is a kind everywhere.
@@ -13,7 +13,7 @@ from typing import Literal
 from .errors import ConfigError
 
 CacheKind = Literal["none", "inline", "registry", "local", "gha"]
-_MEASURED = ("measured (tests/e2e/test_e2e_cache.py, README \"Build cache\" gives the runs): after `docker builder "
+_MEASURED = ("measured (tests/e2e/test_e2e_cache.py, benchmarks/README.md gives the runs): after `docker builder "
              "prune -af`, 0 of the 16 default images rebuilt")
 
 
@@ -78,7 +78,7 @@ def spelled(quote: str = "", sep: str = ", ", last: str = " or ") -> str:
 
 @dataclass(frozen=True)
 class Cache:
-    """The CACHE setting, parsed once: where bake's cache-from/cache-to point (README "Build cache")."""
+    """The CACHE setting, parsed once: where bake's cache-from/cache-to point (docs/caching.md)."""
 
     kind: CacheKind
     directory: str | None = None  # local:DIR
