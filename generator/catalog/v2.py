@@ -39,8 +39,9 @@ FAMILIES: tuple[Family, ...] = (
            requirements=("python/requirements-spark.txt", "python/requirements-pulsar.txt",
                          "python/requirements-rabbitmq.txt")),
     Family("v2/spark-base"),
-    Family("v2/spark-master"),
-    Family("v2/spark-worker"),
+    # The 1.x folders: master and worker are the same on both lines (the parent brings each line's Spark).
+    Family("spark-master"),
+    Family("spark-worker"),
     Family("v2/gpu", facts=("GPU_TORCH",)),
     # FATE-LLM's one list, python/requirements.txt of its own tree (not FATE_DIR's): in the Dockerfile.
     Family("v2/fate-llm", ("fate-llm-src",), facts=("FATE_LLM_VERSION",)),
@@ -73,9 +74,9 @@ IMAGES = (
     img("spark-base", "fateflow-spark", "v2/spark-base", "Spark",
         "fateflow-spark with Spark at /spark; parent of spark-master and spark-worker",
         "Spark 位于 /spark 的 fateflow-spark；spark-master 与 spark-worker 的父镜像", arm64=True),
-    img("spark-master", "spark-base", "v2/spark-master", "Spark",
+    img("spark-master", "spark-base", "spark-master", "Spark",
         "Spark standalone master", "Spark 独立集群 master", arm64=True),
-    img("spark-worker", "spark-base", "v2/spark-worker", "Spark",
+    img("spark-worker", "spark-base", "spark-worker", "Spark",
         "Spark standalone worker with FATE and pyspark", "含 FATE 与 pyspark 的 Spark 独立集群 worker", arm64=True),
     # KubeFATE's suffix scheme with algorithm Basic (2.x has no -nn: torch is in every image) and
     # device GPU names fateflow-gpu and eggroll-gpu (an EggRoll party), fateflow-spark-gpu and
