@@ -297,6 +297,7 @@ target "fateboard" {
   cache-to   = cache_to("fateboard")
   contexts = {
     "fateboard-src" = "${FATE_DIR}/fateboard"
+    "fragments"     = "${DOCKER_DIR}/fragments"
   }
   labels = {
     "org.opencontainers.image.title"       = "fateboard"
@@ -324,6 +325,7 @@ target "eggroll" {
     "fateflow-src"                        = "${FATE_DIR}/fateflow"
     "eggroll-src"                         = "${FATE_DIR}/eggroll"
     "fate-conf"                           = "${FATE_DIR}/conf"
+    "fragments"                           = "${DOCKER_DIR}/fragments"
   }
   labels = {
     "org.opencontainers.image.title"       = "eggroll"
@@ -828,6 +830,7 @@ target "eggroll-ipcl" {
     "fateflow-src"                             = "${FATE_DIR}/fateflow"
     "eggroll-src"                              = "${FATE_DIR}/eggroll"
     "fate-conf"                                = "${FATE_DIR}/conf"
+    "fragments"                                = "${DOCKER_DIR}/fragments"
   }
   labels = {
     "org.opencontainers.image.title"       = "eggroll-ipcl"

@@ -191,6 +191,9 @@ _HOST = re.compile(r"\b[a-z][a-z0-9+.-]*://[A-Za-z0-9\[][^/\s\"']*")
 _SOURCED = "[ ! -f /run/secrets/network ] || . /run/secrets/network"
 _SECRET_MOUNTS = ("--mount=type=secret,id=network,target=/run/secrets/network",
                   "--mount=type=secret,id=ca,target=/run/secrets/ca.crt")
+# docker/fragments/maven.sh as a RUN mounts it from the `fragments` context: Maven is run through it only.
+_MAVEN_FRAGMENT = "/run/fate-builder/maven.sh"
+_MAVEN_MOUNT = f"--mount=type=bind,from=fragments,source=maven.sh,target={_MAVEN_FRAGMENT}"
 _INTERNAL_FROM = re.compile(r"^(scratch|\$\{PREFIX\}/.*|\$\{IMAGE_MIRROR\}/.+|[a-z0-9-]+\$\{TARGETARCH\})$")
 
 
@@ -198,6 +201,7 @@ _INTERNAL_FROM = re.compile(r"^(scratch|\$\{PREFIX\}/.*|\$\{IMAGE_MIRROR\}/.+|[a
 _TOOLS = {re.compile(r"\byum\b[^;]*?\b(?:install|update)\b"): "YUM_MIRROR",
           re.compile(r"\bapt-get\b[^;]*?\b(?:update|install)\b|\bapt\b[^;]*?\binstall\b"): "APT_MIRROR",
           re.compile(r"\bmvn\b"): "MAVEN_MIRROR",
+          re.compile(re.escape(_MAVEN_FRAGMENT)): "MAVEN_MIRROR",
           re.compile(r"\bnpm\s+(?:install|ci)\b"): "NPM_REGISTRY",
           re.compile(r"\b(?:curl|wget)\b|\bgit\s+clone\b"): None}
 
@@ -226,6 +230,11 @@ def _instruction_problems(where: str, ins: Instruction) -> list[str]:
                         "make it the default of an ARG named after its setting and use ${NAME}")
     if ins.op == "RUN":
         problems += _tool_problems(where, ins)
+        if re.search(r"\bmvn\b", ins.text):
+            problems.append(f"{where}: RUN runs mvn itself; run {_MAVEN_FRAGMENT} (docker/fragments/maven.sh: the "
+                            "mirror, the CA and the proxy written once)")
+        if _MAVEN_FRAGMENT in ins.text and _MAVEN_MOUNT not in ins.text:
+            problems.append(f"{where}: RUN runs {_MAVEN_FRAGMENT} without {_MAVEN_MOUNT}")
     if ins.op == "RUN" and _run_reaches(ins):
         missing = [m for m in _SECRET_MOUNTS if m not in ins.text]
         if missing:

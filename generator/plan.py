@@ -203,6 +203,8 @@ def bake_target(image: Image, cat: Catalog) -> Target:
     if family.requirements:
         args += (("REQUIREMENTS", " ".join(family.requirements)),)
     contexts += [(source.name, _source(source)) for source in cat.sources_of(image)]
+    if family.fragments:
+        contexts.append((catalog.FRAGMENTS, (Var("DOCKER_DIR"), f"/{catalog.FRAGMENTS}")))
     origin = f"FROM {image.parent}" if image.parent else f"FROM {image.external}"
     return Target(
         name=image.name,

@@ -645,3 +645,12 @@ def test_shutdown_finds_fate_flow_and_scales_it_to_zero():
     shutdown.scale_to_zero(apps, "fate-9999", kind)
     assert apps.patched == [("python", "fate-9999", {"spec": {"replicas": 0}})]
     assert shutdown.ready_replicas(apps, "fate-9999", kind) == 0
+
+
+@pytest.mark.parametrize("line", ["1.x", "2.x"])
+def test_the_families_given_the_fragments_context_are_exactly_those_whose_dockerfiles_mount_it(line):
+    cat = catalog.for_line(line)
+    for family in cat.families:
+        used = {ref for stage in load(family.dockerfile_path(DOCKER)).stages for ref in stage.references()}
+        assert (catalog.FRAGMENTS in used) == family.fragments, family.name
+    assert (DOCKER / catalog.FRAGMENTS / "maven.sh").is_file()

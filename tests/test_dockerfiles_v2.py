@@ -26,7 +26,8 @@ CONTEXTS = {s.name: s.path for s in V2.sources if s.path is not None}
 FAMILIES = [f.name for f in V2.families]
 NETWORK_PRELUDE = "set -eu; [ ! -f /run/secrets/network ] || . /run/secrets/network;"
 # A RUN step that does one of these reaches the network.
-_NETWORK_WORDS = re.compile(r"\b(apt-get update|apt-get install|pip install|install-requirements|mvn|curl|wget)\b")
+_NETWORK_WORDS = re.compile(
+    r"\b(apt-get update|apt-get install|pip install|install-requirements|mvn|maven\.sh|curl|wget)\b")
 
 
 def dockerfile(family: str) -> Path:
@@ -132,7 +133,7 @@ def test_package_installs_keep_their_caches_as_mounts():
                 assert {"/var/cache/apt", "/var/lib/apt/lists"} <= caches, family
             if re.search(r"\b(pip install|install-requirements)\b", script):
                 assert "/root/.cache/pip" in caches, family
-            if "mvn " in script:
+            if "mvn " in script or "maven.sh" in script:
                 assert "/root/.m2" in caches, family
 
 

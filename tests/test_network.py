@@ -49,6 +49,10 @@ def test_the_convention_check_names_each_way_a_dockerfile_can_reach_a_host_of_it
         "    --mount=type=secret,id=ca,target=/run/secrets/ca.crt \\\n"
         "    set -eu; [ ! -f /run/secrets/network ] || . /run/secrets/network; set -x; \\\n"
         "    curl -fsSL \"${APACHE_MIRROR}/spark.tgz\" -o /s.tgz\n"
+        "RUN --mount=type=secret,id=network,target=/run/secrets/network \\\n"
+        "    --mount=type=secret,id=ca,target=/run/secrets/ca.crt \\\n"
+        "    set -eu; [ ! -f /run/secrets/network ] || . /run/secrets/network; \\\n"
+        "    mvn -B -s /tmp/settings.xml package; sh /run/fate-builder/maven.sh \"${MAVEN_MIRROR}\" package\n"
     )
     problems = "\n".join(inventory.convention_problems(bad))
     assert "ARG TOOL_URL=https://tools.example.com is a URL, but TOOL_URL is not a network setting" in problems
@@ -59,6 +63,9 @@ def test_the_convention_check_names_each_way_a_dockerfile_can_reach_a_host_of_it
     assert "RUN runs `apt-get update` without ${APT_MIRROR}" in problems
     assert "RUN runs `curl` without a network setting" in problems
     assert "`set -x` after sourcing the network secret" in problems
+    assert "RUN runs mvn itself; run /run/fate-builder/maven.sh" in problems
+    assert ("RUN runs /run/fate-builder/maven.sh without --mount=type=bind,from=fragments,source=maven.sh,"
+            "target=/run/fate-builder/maven.sh") in problems
 
 
 def _all_endpoints(platforms: str) -> dict[str, tuple[inventory.Endpoint, ...]]:

@@ -10,6 +10,7 @@ from ..release import Line
 from . import v1, v2
 from .model import (
     FLAGS,
+    FRAGMENTS,
     PLATFORMS,
     Catalog,
     Facts,
@@ -31,6 +32,6 @@ def for_line(line: Line) -> Catalog:
 
 
 __all__ = [
-    "CATALOGS", "FLAGS", "PLATFORMS", "Catalog", "Facts", "Family", "Flag", "Image", "Platform", "Role", "Source",
-    "TagKind", "flag_setting", "for_line",
+    "CATALOGS", "FLAGS", "FRAGMENTS", "PLATFORMS", "Catalog", "Facts", "Family", "Flag", "Image", "Platform", "Role",
+    "Source", "TagKind", "flag_setting", "for_line",
 ]

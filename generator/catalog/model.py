@@ -62,6 +62,8 @@ class Family:
     dockerfile: str = "Dockerfile"
     facts: tuple[str, ...] = ()
     requirements: tuple[str, ...] = ()
+    # The Dockerfile runs the shared build fragments (docker/fragments/, the `fragments` named context).
+    fragments: bool = False
 
     @property
     def dockerfile_dir(self) -> str:
@@ -70,6 +72,10 @@ class Family:
     def dockerfile_path(self, docker_dir: str | Path) -> Path:
         """The family's Dockerfile in a Dockerfile tree (docker/ or a copy of it): the one path rule."""
         return Path(docker_dir, self.dockerfile_dir, self.dockerfile)
+
+
+# The folder of the Dockerfile tree holding the build fragments (docker/fragments/maven.sh), and its context.
+FRAGMENTS = "fragments"
 
 
 @dataclass(frozen=True)
