@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from . import doctor, entitlements, inventory, unreachable, waves
+from . import doctor, entitlements, inventory, oci, unreachable, waves
 from .config import BakeOptions, Kind
 from .engine import Bake, Engine, EngineError, EngineFacts, FactsQuery, version_tuple
 from .errors import ConfigError, FateBuilderError
@@ -449,6 +449,7 @@ class BakeRun:
     def go(self, targets: tuple[str, ...], schedule: waves.Waits, stream: IO[str]) -> None:
         self.schedule = schedule
         self.checked_plan = narrowed(self.plan, targets)
+        self.variables["BUILD_ONLY"] = oci.build_only(self.plan, targets)
         if not self.checked:
             # The daemon's own platform on the default builder: judged without the builder, bake unheld.
             preflight(self.daemon, self.checked_plan, self.options, self.out)
