@@ -116,6 +116,11 @@ variable "SBOM_SCANNER" {
   default = ""
 }
 
+# One platform alone (linux/arm64) instead of the file's: a machine's part of a multi-platform image, merged by `fate-builder merge` (docs/release.md).
+variable "PLATFORM_ONLY" {
+  default = ""
+}
+
 # The parents built only for the images asked for, comma-separated: never exported, so RELEASE=1 attests none of them (fate-builder bake sets them for each bake; the default is the `default` group's).
 variable "BUILD_ONLY" {
   default = ""
@@ -287,7 +292,7 @@ group "wave-6" {
 # Settings every image shares.
 target "_common" {
   dockerfile = "Dockerfile"
-  platforms  = ["linux/amd64"]
+  platforms  = PLATFORM_ONLY != "" ? [PLATFORM_ONLY] : ["linux/amd64"]
   args = {
     PREFIX            = PREFIX
     SOURCE_DATE_EPOCH = SOURCE_DATE_EPOCH

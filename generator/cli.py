@@ -232,7 +232,8 @@ def cmd_bake(args: argparse.Namespace) -> int:
         overrides = merge.platform_overrides(plan, build.resolve_targets(plan, args.targets), arch, driver)
         metadata = options.metadata_file or str(Path(tempfile.mkdtemp(prefix="fate-builder-")) / "metadata.json")
         options = replace(options, set=(*options.set, *overrides), metadata_file=metadata)
-    request = build.BakeRequest(targets=tuple(args.targets), options=options, print_only=args.print_only)
+    request = build.BakeRequest(targets=tuple(args.targets), options=options, print_only=args.print_only,
+                                variables=(("PLATFORM_ONLY", f"linux/{arch}"),) if arch else ())
     # The preflight asks the engine while the bake file is rendered (--print needs no engine).
     facts = None if args.print_only else engine.ask_facts(options.builder,
                                                           inspect_now=not build.builder_can_wait(plan, options))

@@ -47,9 +47,9 @@ def matrix(plan: Plan) -> dict[str, Any]:
 
 
 def platform_overrides(plan: Plan, targets: Iterable[str], arch: str, driver: str | None) -> tuple[str, ...]:
-    """bake `--set`s that build `targets` for `arch` only and push them without their final tag."""
+    """bake `--set`s that push `targets` without their final tag (PLATFORM_ONLY=linux/<arch> picks the platform)."""
     by_name = {p.name: p for p in plan.images}
-    out = [f"*.platform=linux/{arch}"]
+    out = []
     for name in targets:
         planned = by_name[name]
         if driver in BY_DIGEST_DRIVERS:

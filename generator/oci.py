@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import inventory
 from .catalog import Catalog, Image
-from .config import Config
+from .config import DEFAULT_SBOM_SCANNER, Config
 from .errors import ConfigError
 from .plan import Plan, Text, Var
 
@@ -136,3 +136,13 @@ def describe(config: Config) -> list[str]:
                     "SBOM_SCANNER names the copy)" if scanner else "no SBOM (SBOM_SCANNER=none)")
                  + "; none on the parents only built for them")
     return lines
+
+
+def scanner_unreachable(config: Config, lines: Iterable[str]) -> list[str]:
+    """The closing line of a failed RELEASE=1 bake whose BuildKit could not get the SBOM scanner image."""
+    scanner = sbom_scanner(config)
+    if scanner is None or not any(scanner in line for line in lines):
+        return []
+    return [f"RELEASE=1: BuildKit could not pull the SBOM scanner {scanner}: mirror it (e.g. `docker buildx "
+            f"imagetools create --tag <registry>/{DEFAULT_SBOM_SCANNER} {DEFAULT_SBOM_SCANNER}` where Docker Hub "
+            "is reachable) and set SBOM_SCANNER=<that copy>, or SBOM_SCANNER=none for no SBOM"]

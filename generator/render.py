@@ -142,6 +142,8 @@ def _oci_variables(config: Config) -> list[tuple[str, str | Var, str]]:
          "an SBOM, and its index carries the annotations too (docs/release.md)."),
         ("SBOM_SCANNER", "", "The image BuildKit runs to make an SBOM with RELEASE=1 (empty: "
          f"${{IMAGE_MIRROR}}/{DEFAULT_SBOM_SCANNER}); none: no SBOM."),
+        ("PLATFORM_ONLY", "", "One platform alone (linux/arm64) instead of the file's: a machine's part of a "
+         "multi-platform image, merged by `fate-builder merge` (docs/release.md)."),
         ("BUILD_ONLY", ",".join(build_plan(config).dependencies), "The parents built only for the images asked for, "
          "comma-separated: never exported, so RELEASE=1 attests none of them (fate-builder bake sets them for "
          "each bake; the default is the `default` group's)."),
