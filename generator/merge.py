@@ -51,12 +51,14 @@ def platform_overrides(plan: Plan, targets: Iterable[str], arch: str, driver: st
     by_name = {p.name: p for p in plan.images}
     out = []
     for name in targets:
-        planned = by_name[name]
+        reference = by_name[name].reference
+        # OCI media types, as a multi-platform export has them: else a platform's manifest alone (a parent's: no
+        # attestation) is of Docker's type, and the merged index lists another digest for the same image.
         if driver in BY_DIGEST_DRIVERS:
-            repository = planned.reference.rsplit(":", 1)[0]
-            out.append(f"{name}.output=type=image,name={repository},push-by-digest=true,name-canonical=true,push=true")
+            name_attrs = f"name={reference.rsplit(':', 1)[0]},push-by-digest=true,name-canonical=true"
         else:
-            out.append(f"{name}.tags={planned.reference}-{arch}")
+            name_attrs = f"name={reference}-{arch}"
+        out.append(f"{name}.output=type=image,{name_attrs},push=true,oci-mediatypes=true")
     return tuple(out)
 
 
