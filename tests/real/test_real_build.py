@@ -15,49 +15,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from testsupport import docker_info, scrubbed_environ
-from testsupport.constants import IN_CI, ROOT
-from testsupport.real_fate import extract
+from .conftest import REGISTRY, bake, real_tree
 
 pytestmark = pytest.mark.real
-
-REGISTRY = "127.0.0.1:5000"
-CA = "/etc/ssl/certs/ca-certificates.crt"
-GATEWAY = {"IMAGE_MIRROR": REGISTRY, "PIP_EXTRA_INDEX_URL": "https://pypi.org/simple", "CA_BUNDLE": CA,
-           "Build_Spark": "0", "Build_NN": "0"}
-
-
-def _need(ok: bool, why: str) -> None:
-    if not ok:
-        (pytest.fail if IN_CI else pytest.skip)(why)
-
-
-@pytest.fixture(scope="module")
-def python_images() -> None:
-    ok, why = docker_info()
-    _need(ok, f"no Docker engine: {why}")
-    done = subprocess.run([str(ROOT / "scripts/real/python-image.sh"), "3.8", "3.10"], capture_output=True, text=True)
-    _need(done.returncode == 0, f"the python stand-in images: {done.stderr.strip()[-400:]}")
-
-
-def _tree(tag: str, root: Path) -> tuple[Path, dict[str, object]]:
-    dest = root / f"FATE-{tag}"
-    dest.mkdir()
-    return dest, extract(tag, dest)
-
-
-def bake(work: Path, fate_dir: Path, targets: list[str], tag: str, **settings: str) -> subprocess.CompletedProcess[str]:
-    """fate-builder bake as a user behind the gateway runs it: settings in .env, nothing else in the environment."""
-    values = {**GATEWAY, "FATE_DIR": str(fate_dir), "PREFIX": f"{REGISTRY}/fbreal", "TAG": tag, **settings}
-    (work / ".env").write_text("".join(f"{k}={v}\n" for k, v in values.items() if v is not None))
-    return subprocess.run([sys.executable, "-m", "generator", "bake", *targets, "--load"], cwd=work,
-                          env=scrubbed_environ({"PYTHONPATH": str(ROOT)}), capture_output=True, text=True)
-
 
 def run(image: str, *command: str) -> str:
     done = subprocess.run(["docker", "run", "--rm", "--network", "none", image, *command],
@@ -74,7 +38,7 @@ def image_facts(image: str) -> dict[str, object]:
 @pytest.mark.parametrize("tag", ["v2.1.1", "v2.0.0"])
 def test_the_python_images_build_for_real_and_carry_fate_flow_client_and_torch(python_images: None, tmp_path: Path,
                                                                                tag: str) -> None:
-    fate_dir, manifest = _tree(tag, tmp_path)
+    fate_dir, manifest = real_tree(tag, tmp_path)
     version = tag[1:]
     done = bake(tmp_path, fate_dir, ["fateflow", "fate-test"], f"{version}-real")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -91,7 +55,7 @@ def test_the_python_images_build_for_real_and_carry_fate_flow_client_and_torch(p
 
 def test_fate_2_2_0_stops_exactly_at_its_torch_cpu_pin_naming_the_setting(python_images: None, tmp_path: Path) -> None:
     """torch==2.3.1+cpu is served only by PyTorch's index, which this network does not reach."""
-    fate_dir, _ = _tree("v2.2.0", tmp_path)
+    fate_dir, _ = real_tree("v2.2.0", tmp_path)
     done = bake(tmp_path, fate_dir, ["fateflow"], "2.2.0-real")
     assert done.returncode != 0
     closing = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("fate-builder:")]
@@ -103,7 +67,7 @@ def test_fate_2_2_0_stops_exactly_at_its_torch_cpu_pin_naming_the_setting(python
 def test_without_ca_bundle_the_gateway_is_named_as_an_untrusted_certificate(python_images: None,
                                                                             tmp_path: Path) -> None:
     """The same base-image, not cached, with CA_BUNDLE unset: pip's step meets the gateway's certificate."""
-    fate_dir, _ = _tree("v2.1.1", tmp_path)
+    fate_dir, _ = real_tree("v2.1.1", tmp_path)
     done = bake(tmp_path, fate_dir, ["base-image"], "2.1.1-noca", CA_BUNDLE=None, Docker_Options="--no-cache")
     assert done.returncode != 0
     closing = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("fate-builder:")]

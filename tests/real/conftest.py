@@ -1,0 +1,47 @@
+"""What the real builds and runs share: the gateway settings, the base-image stand-ins, a real tree, a bake."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from testsupport import docker_info, scrubbed_environ
+from testsupport.constants import IN_CI, ROOT
+from testsupport.real_fate import extract
+
+REGISTRY = "127.0.0.1:5000"
+CA = "/etc/ssl/certs/ca-certificates.crt"
+GATEWAY = {"IMAGE_MIRROR": REGISTRY, "PIP_EXTRA_INDEX_URL": "https://pypi.org/simple", "CA_BUNDLE": CA,
+           "Build_Spark": "0", "Build_NN": "0"}
+
+
+def _need(ok: bool, why: str) -> None:
+    if not ok:
+        (pytest.fail if IN_CI else pytest.skip)(why)
+
+
+@pytest.fixture(scope="session")
+def python_images() -> None:
+    ok, why = docker_info()
+    _need(ok, f"no Docker engine: {why}")
+    done = subprocess.run([str(ROOT / "scripts/real/python-image.sh"), "3.8", "3.10"], capture_output=True, text=True)
+    _need(done.returncode == 0, f"the python stand-in images: {done.stderr.strip()[-400:]}")
+
+
+def real_tree(tag: str, root: Path) -> tuple[Path, dict[str, object]]:
+    dest = root / f"FATE-{tag}"
+    dest.mkdir()
+    return dest, extract(tag, dest)
+
+
+def bake(work: Path, fate_dir: Path, targets: list[str], tag: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """fate-builder bake as a user behind the gateway runs it: settings in .env, nothing else in the environment."""
+    values = {**GATEWAY, "FATE_DIR": str(fate_dir), "PREFIX": f"{REGISTRY}/fbreal", "TAG": tag, **settings}
+    (work / ".env").write_text("".join(f"{k}={v}\n" for k, v in values.items() if v is not None))
+    return subprocess.run([sys.executable, "-m", "generator", "bake", *targets, "--load"], cwd=work,
+                          env=scrubbed_environ({"PYTHONPATH": str(ROOT)}), capture_output=True, text=True)
+
+
