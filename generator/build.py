@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from . import doctor, entitlements, inventory, unreachable, waves
+from . import doctor, entitlements, inventory, oci, unreachable, waves
 from .config import BakeOptions, Kind
 from .engine import Bake, Engine, EngineError, EngineFacts, FactsQuery, version_tuple
 from .errors import ConfigError, FateBuilderError
@@ -91,6 +91,8 @@ class BakeRequest:
     options: BakeOptions
     print_only: bool = False
     layout: Layout = "auto"
+    # Bake variables of this request beside the configuration's (PLATFORM_ONLY for `--platform-only`).
+    variables: tuple[tuple[str, str], ...] = ()
 
 
 def resolve_targets(plan: Plan, requested: Iterable[str]) -> tuple[str, ...]:
@@ -254,13 +256,17 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
     if request.print_only:
         # --print resolves the file only; bake checks entitlements when it builds.
         names, kwargs = bake_call(plan, targets, request.options)
-        return engine.bake_print(bake_file, names, bake_variables(plan.config), **kwargs)
+        return engine.bake_print(bake_file, names, {**bake_variables(plan.config), **dict(request.variables)},
+                                 **kwargs)
     with tempfile.TemporaryDirectory(prefix="fate-builder-") as scratch:
         run = BakeRun(engine, plan, bake_file, request.options, facts or engine.ask_facts(request.options.builder),
                       Path(scratch), out)
+        run.variables.update(request.variables)
         run.go(targets, bake_schedule(plan, targets, request.layout), stream or sys.stderr)
     if run.error is not None or run.failed:
         say_unreachable(engine, plan, run.seen, out)
+        for line in oci.scanner_unreachable(plan.config, [e.text for e in run.seen]):
+            out(f"fate-builder: {line}")
     if run.error is not None:
         raise BuildFailed(run.error)
     if run.failed:
@@ -449,6 +455,7 @@ class BakeRun:
     def go(self, targets: tuple[str, ...], schedule: waves.Waits, stream: IO[str]) -> None:
         self.schedule = schedule
         self.checked_plan = narrowed(self.plan, targets)
+        self.variables["BUILD_ONLY"] = oci.build_only(self.plan, targets)
         if not self.checked:
             # The daemon's own platform on the default builder: judged without the builder, bake unheld.
             preflight(self.daemon, self.checked_plan, self.options, self.out)

@@ -130,6 +130,25 @@ def _scope(df: Dockerfile, arch: str, args: Mapping[str, str] | None = None) -> 
     return scope
 
 
+def arch_scope(df: Dockerfile, arch: str) -> dict[str, str]:
+    """The global ARGs at their Dockerfile defaults on `arch` (no build args)."""
+    return _scope(df, arch)
+
+
+def final_base(df: Dockerfile, arch: str) -> str | None:
+    """The FROM of the stage the final stage is built on for `arch`, as written
+    (`${IMAGE_MIRROR}/library/${JRE_IMAGE}`), through `FROM <earlier stage>` aliases; None without stages."""
+    scope = _scope(df, arch)
+    stage = df.stages[-1] if df.stages else None
+    while stage is not None:
+        earlier = {s.name: s for s in df.stages[: stage.index] if s.name}
+        alias = expand(stage.base, scope).lower()
+        if alias not in earlier:
+            return stage.base
+        stage = earlier[alias]
+    return None
+
+
 def _stage_refs(stage: Stage) -> list[str]:
     """Stages or contexts a stage reads: COPY/ADD --from=, RUN --mount=...,from=."""
     refs = []
