@@ -96,6 +96,36 @@ variable "MAVEN_SETTINGS" {
   default = ""
 }
 
+# FATE's repository: the images' org.opencontainers.image.source.
+variable "FATE_REPOSITORY" {
+  default = "https://github.com/FederatedAI/FATE"
+}
+
+# The FATE commit built: org.opencontainers.image.revision (fate-builder bake sets FATE_DIR's git HEAD; empty: no such label).
+variable "FATE_REVISION" {
+  default = ""
+}
+
+# 1: every image made attests a provenance (mode=max) and an SBOM, and its index carries the annotations too (docs/release.md).
+variable "RELEASE" {
+  default = "0"
+}
+
+# The image BuildKit runs to make an SBOM with RELEASE=1 (empty: ${IMAGE_MIRROR}/docker/buildkit-syft-scanner:stable-1); none: no SBOM.
+variable "SBOM_SCANNER" {
+  default = ""
+}
+
+# One platform alone (linux/arm64) instead of the file's: a machine's part of a multi-platform image, merged by `fate-builder merge` (docs/release.md).
+variable "PLATFORM_ONLY" {
+  default = ""
+}
+
+# The parents built only for the images asked for, comma-separated: never exported, so RELEASE=1 attests none of them (fate-builder bake sets them for each bake; the default is the `default` group's).
+variable "BUILD_ONLY" {
+  default = ""
+}
+
 # Reference of a catalog image.
 function "image_ref" {
   params = [name, tag]
@@ -137,6 +167,48 @@ function "cache_to" {
 function "parent_link" {
   params = [name, tag]
   result = PARENTS == "image" ? "docker-image://${image_ref(name, tag)}" : "target:${name}"
+}
+
+# The images' OCI labels (and annotations): facts of the FATE tree, the catalog and the Dockerfiles,
+# none of the build machine or the moment, so a rebuild of the same tree gives the same image config.
+# `created` is SOURCE_DATE_EPOCH's time; an empty value leaves its label out.
+function "oci_labels" {
+  params = [name, description, base, digest]
+  result = { for key, value in {
+    "org.opencontainers.image.title"       = name
+    "org.opencontainers.image.description" = description
+    "org.opencontainers.image.vendor"      = "FederatedAI"
+    "org.opencontainers.image.licenses"    = "Apache-2.0"
+    "org.opencontainers.image.source"      = FATE_REPOSITORY
+    "org.opencontainers.image.revision"    = FATE_REVISION
+    "org.opencontainers.image.version"     = FATE_VERSION
+    "org.opencontainers.image.created"     = formatdate("YYYY-MM-DD'T'hh:mm:ssZ", timeadd("1970-01-01T00:00:00Z", "${SOURCE_DATE_EPOCH != "" ? SOURCE_DATE_EPOCH : "0"}s"))
+    "org.opencontainers.image.base.name"   = base
+    "org.opencontainers.image.base.digest" = digest
+  } : key => value if value != "" }
+}
+
+# The same facts as annotations of the image manifest, and of its index where the export makes one:
+# with several platforms, or RELEASE=1 (its attestations sit in the index). BuildKit refuses index
+# annotations on an export without an index, which a single-platform image without attestations is.
+function "oci_annotations" {
+  params = [name, description, base, digest]
+  result = [for key, value in oci_labels(name, description, base, digest) :
+  "${attested(name) ? "index,manifest" : "manifest"}:${key}=${value}"]
+}
+
+# Whether RELEASE=1 attests the target: every image made, not the parents only built for them (BUILD_ONLY).
+function "attested" {
+  params = [name]
+  result = RELEASE == "1" && !contains(split(",", BUILD_ONLY), name)
+}
+
+# A target's attestations: with RELEASE=1 a provenance (mode=max: the build's full record, secrets by
+# id only) and an SBOM by SBOM_SCANNER; else buildx's default, none on a parent (its provenance would
+# change its digest in every run, and its children's cache keys with it).
+function "attest" {
+  params = [name, parent]
+  result = attested(name) ? concat(["type=provenance,mode=max"], SBOM_SCANNER == "none" ? [] : ["type=sbom,generator=${SBOM_SCANNER != "" ? SBOM_SCANNER : "${IMAGE_MIRROR}/docker/buildkit-syft-scanner:stable-1"}"]) : parent ? ["type=provenance,disabled=true"] : []
 }
 
 # The configured selection (docker buildx bake with no target builds it).
@@ -220,7 +292,7 @@ group "wave-6" {
 # Settings every image shares.
 target "_common" {
   dockerfile = "Dockerfile"
-  platforms  = ["linux/amd64"]
+  platforms  = PLATFORM_ONLY != "" ? [PLATFORM_ONLY] : ["linux/amd64"]
   args = {
     PREFIX            = PREFIX
     SOURCE_DATE_EPOCH = SOURCE_DATE_EPOCH
@@ -233,12 +305,6 @@ target "_common" {
     CA_BUNDLE != "" ? ["id=ca,src=${CA_BUNDLE}"] : [],
     MAVEN_SETTINGS != "" ? ["id=maven-settings,src=${MAVEN_SETTINGS}"] : []
   )
-  labels = {
-    "org.opencontainers.image.vendor"   = "FederatedAI"
-    "org.opencontainers.image.source"   = "https://github.com/FederatedAI/FATE"
-    "org.opencontainers.image.licenses" = "Apache-2.0"
-    "org.opencontainers.image.version"  = FATE_VERSION
-  }
 }
 
 # base-image: Python 3.8 venv with FATE's requirements (FROM OS image; Build_Basic)
@@ -248,15 +314,12 @@ target "base-image" {
   tags       = [image_ref("base-image", BASE_TAG)]
   cache-from = cache_from("base-image", BASE_TAG)
   cache-to   = cache_to("base-image")
-  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
-  attest     = ["type=provenance,disabled=true"]
+  attest     = attest("base-image", true)
   contexts = {
     "fate-python" = "${FATE_DIR}/python"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "base-image"
-    "org.opencontainers.image.description" = "Python 3.8 venv with FATE's requirements"
-  }
+  labels      = oci_labels("base-image", "Python 3.8 venv with FATE's requirements", "docker.io/library/centos:centos7", "")
+  annotations = oci_annotations("base-image", "Python 3.8 venv with FATE's requirements", "docker.io/library/centos:centos7", "")
 }
 
 # fateflow: FATE Flow server with the FATE python code (FROM base-image; Build_Basic)
@@ -266,8 +329,7 @@ target "fateflow" {
   tags       = [image_ref("fateflow", TAG)]
   cache-from = concat(cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow")
-  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
-  attest     = ["type=provenance,disabled=true"]
+  attest     = attest("fateflow", true)
   args = {
     BASE_IMAGE = "base-image"
     BASE_TAG   = BASE_TAG
@@ -282,10 +344,8 @@ target "fateflow" {
     "fate-conf"                           = "${FATE_DIR}/conf"
     "fate-doc"                            = "${FATE_DIR}/doc"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "fateflow"
-    "org.opencontainers.image.description" = "FATE Flow server with the FATE python code"
-  }
+  labels      = oci_labels("fateflow", "FATE Flow server with the FATE python code", image_ref("base-image", BASE_TAG), "")
+  annotations = oci_annotations("fateflow", "FATE Flow server with the FATE python code", image_ref("base-image", BASE_TAG), "")
 }
 
 # fateboard: FATE Board web UI (FROM JRE image; Build_Basic)
@@ -295,14 +355,13 @@ target "fateboard" {
   tags       = [image_ref("fateboard", TAG)]
   cache-from = cache_from("fateboard", TAG)
   cache-to   = cache_to("fateboard")
+  attest     = attest("fateboard", false)
   contexts = {
     "fateboard-src" = "${FATE_DIR}/fateboard"
     "fragments"     = "${DOCKER_DIR}/fragments"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "fateboard"
-    "org.opencontainers.image.description" = "FATE Board web UI"
-  }
+  labels      = oci_labels("fateboard", "FATE Board web UI", "docker.io/library/eclipse-temurin:8u392-b08-jre-jammy", "")
+  annotations = oci_annotations("fateboard", "FATE Board web UI", "docker.io/library/eclipse-temurin:8u392-b08-jre-jammy", "")
 }
 
 # eggroll: EggRoll computing and storage engine (FROM base-image; Build_Basic)
@@ -312,8 +371,7 @@ target "eggroll" {
   tags       = [image_ref("eggroll", TAG)]
   cache-from = concat(cache_from("eggroll", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("eggroll")
-  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
-  attest     = ["type=provenance,disabled=true"]
+  attest     = attest("eggroll", true)
   args = {
     BASE_IMAGE = "base-image"
     BASE_TAG   = BASE_TAG
@@ -327,10 +385,8 @@ target "eggroll" {
     "fate-conf"                           = "${FATE_DIR}/conf"
     "fragments"                           = "${DOCKER_DIR}/fragments"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "eggroll"
-    "org.opencontainers.image.description" = "EggRoll computing and storage engine"
-  }
+  labels      = oci_labels("eggroll", "EggRoll computing and storage engine", image_ref("base-image", BASE_TAG), "")
+  annotations = oci_annotations("eggroll", "EggRoll computing and storage engine", image_ref("base-image", BASE_TAG), "")
 }
 
 # fateflow-spark: FATE Flow with Hadoop and Spark (FROM fateflow; Build_Spark)
@@ -340,8 +396,7 @@ target "fateflow-spark" {
   tags       = [image_ref("fateflow-spark", TAG)]
   cache-from = concat(cache_from("fateflow-spark", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-spark")
-  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
-  attest     = ["type=provenance,disabled=true"]
+  attest     = attest("fateflow-spark", true)
   args = {
     BASE_IMAGE = "fateflow"
     BASE_TAG   = TAG
@@ -349,10 +404,8 @@ target "fateflow-spark" {
   contexts = {
     (context_key("fateflow", TAG)) = parent_link("fateflow", TAG)
   }
-  labels = {
-    "org.opencontainers.image.title"       = "fateflow-spark"
-    "org.opencontainers.image.description" = "FATE Flow with Hadoop and Spark"
-  }
+  labels      = oci_labels("fateflow-spark", "FATE Flow with Hadoop and Spark", image_ref("fateflow", TAG), "")
+  annotations = oci_annotations("fateflow-spark", "FATE Flow with Hadoop and Spark", image_ref("fateflow", TAG), "")
 }
 
 # spark-base: Spark 3.1.3 with FATE (FROM fateflow; Build_Spark)
@@ -362,8 +415,7 @@ target "spark-base" {
   tags       = [image_ref("spark-base", TAG)]
   cache-from = concat(cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-base")
-  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
-  attest     = ["type=provenance,disabled=true"]
+  attest     = attest("spark-base", true)
   args = {
     BASE_IMAGE = "fateflow"
     BASE_TAG   = TAG
@@ -371,10 +423,8 @@ target "spark-base" {
   contexts = {
     (context_key("fateflow", TAG)) = parent_link("fateflow", TAG)
   }
-  labels = {
-    "org.opencontainers.image.title"       = "spark-base"
-    "org.opencontainers.image.description" = "Spark 3.1.3 with FATE"
-  }
+  labels      = oci_labels("spark-base", "Spark 3.1.3 with FATE", image_ref("fateflow", TAG), "")
+  annotations = oci_annotations("spark-base", "Spark 3.1.3 with FATE", image_ref("fateflow", TAG), "")
 }
 
 # spark-master: Spark master (FROM spark-base; Build_Spark)
@@ -384,6 +434,7 @@ target "spark-master" {
   tags       = [image_ref("spark-master", TAG)]
   cache-from = concat(cache_from("spark-master", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-master")
+  attest     = attest("spark-master", false)
   args = {
     BASE_IMAGE = "spark-base"
     BASE_TAG   = TAG
@@ -391,10 +442,8 @@ target "spark-master" {
   contexts = {
     (context_key("spark-base", TAG)) = parent_link("spark-base", TAG)
   }
-  labels = {
-    "org.opencontainers.image.title"       = "spark-master"
-    "org.opencontainers.image.description" = "Spark master"
-  }
+  labels      = oci_labels("spark-master", "Spark master", image_ref("spark-base", TAG), "")
+  annotations = oci_annotations("spark-master", "Spark master", image_ref("spark-base", TAG), "")
 }
 
 # spark-worker: Spark worker (FROM spark-base; Build_Spark)
@@ -404,8 +453,7 @@ target "spark-worker" {
   tags       = [image_ref("spark-worker", TAG)]
   cache-from = concat(cache_from("spark-worker", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-worker")
-  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
-  attest     = ["type=provenance,disabled=true"]
+  attest     = attest("spark-worker", true)
   args = {
     BASE_IMAGE = "spark-base"
     BASE_TAG   = TAG
@@ -413,10 +461,8 @@ target "spark-worker" {
   contexts = {
     (context_key("spark-base", TAG)) = parent_link("spark-base", TAG)
   }
-  labels = {
-    "org.opencontainers.image.title"       = "spark-worker"
-    "org.opencontainers.image.description" = "Spark worker"
-  }
+  labels      = oci_labels("spark-worker", "Spark worker", image_ref("spark-base", TAG), "")
+  annotations = oci_annotations("spark-worker", "Spark worker", image_ref("spark-base", TAG), "")
 }
 
 # nginx: OpenResty with FATE's proxy (FROM OS image; Build_Spark)
@@ -426,13 +472,12 @@ target "nginx" {
   tags       = [image_ref("nginx", TAG)]
   cache-from = cache_from("nginx", TAG)
   cache-to   = cache_to("nginx")
+  attest     = attest("nginx", false)
   contexts = {
     "proxy" = "${FATE_DIR}/c/proxy"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "nginx"
-    "org.opencontainers.image.description" = "OpenResty with FATE's proxy"
-  }
+  labels      = oci_labels("nginx", "OpenResty with FATE's proxy", "docker.io/library/ubuntu:bionic-20230530", "")
+  annotations = oci_annotations("nginx", "OpenResty with FATE's proxy", "docker.io/library/ubuntu:bionic-20230530", "")
 }
 
 # fateflow-nn: fateflow with neural-network packages (FROM fateflow; Build_NN)
@@ -442,6 +487,7 @@ target "fateflow-nn" {
   tags       = [image_ref("fateflow-nn", TAG)]
   cache-from = concat(cache_from("fateflow-nn", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-nn")
+  attest     = attest("fateflow-nn", false)
   args = {
     BASE_IMAGE = "fateflow"
     BASE_TAG   = TAG
@@ -450,10 +496,8 @@ target "fateflow-nn" {
     (context_key("fateflow", TAG)) = parent_link("fateflow", TAG)
     "fate-python"                  = "${FATE_DIR}/python"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "fateflow-nn"
-    "org.opencontainers.image.description" = "fateflow with neural-network packages"
-  }
+  labels      = oci_labels("fateflow-nn", "fateflow with neural-network packages", image_ref("fateflow", TAG), "")
+  annotations = oci_annotations("fateflow-nn", "fateflow with neural-network packages", image_ref("fateflow", TAG), "")
 }
 
 # eggroll-nn: eggroll with neural-network packages (FROM eggroll; Build_NN)
@@ -463,6 +507,7 @@ target "eggroll-nn" {
   tags       = [image_ref("eggroll-nn", TAG)]
   cache-from = concat(cache_from("eggroll-nn", TAG), cache_from("eggroll", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("eggroll-nn")
+  attest     = attest("eggroll-nn", false)
   args = {
     BASE_IMAGE = "eggroll"
     BASE_TAG   = TAG
@@ -471,10 +516,8 @@ target "eggroll-nn" {
     (context_key("eggroll", TAG)) = parent_link("eggroll", TAG)
     "fate-python"                 = "${FATE_DIR}/python"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "eggroll-nn"
-    "org.opencontainers.image.description" = "eggroll with neural-network packages"
-  }
+  labels      = oci_labels("eggroll-nn", "eggroll with neural-network packages", image_ref("eggroll", TAG), "")
+  annotations = oci_annotations("eggroll-nn", "eggroll with neural-network packages", image_ref("eggroll", TAG), "")
 }
 
 # fateflow-spark-nn: fateflow-spark with neural-network packages (FROM fateflow-spark; Build_Spark, Build_NN)
@@ -484,6 +527,7 @@ target "fateflow-spark-nn" {
   tags       = [image_ref("fateflow-spark-nn", TAG)]
   cache-from = concat(cache_from("fateflow-spark-nn", TAG), cache_from("fateflow-spark", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-spark-nn")
+  attest     = attest("fateflow-spark-nn", false)
   args = {
     BASE_IMAGE = "fateflow-spark"
     BASE_TAG   = TAG
@@ -492,10 +536,8 @@ target "fateflow-spark-nn" {
     (context_key("fateflow-spark", TAG)) = parent_link("fateflow-spark", TAG)
     "fate-python"                        = "${FATE_DIR}/python"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "fateflow-spark-nn"
-    "org.opencontainers.image.description" = "fateflow-spark with neural-network packages"
-  }
+  labels      = oci_labels("fateflow-spark-nn", "fateflow-spark with neural-network packages", image_ref("fateflow-spark", TAG), "")
+  annotations = oci_annotations("fateflow-spark-nn", "fateflow-spark with neural-network packages", image_ref("fateflow-spark", TAG), "")
 }
 
 # spark-worker-nn: spark-worker with neural-network packages (FROM spark-worker; Build_Spark, Build_NN)
@@ -505,6 +547,7 @@ target "spark-worker-nn" {
   tags       = [image_ref("spark-worker-nn", TAG)]
   cache-from = concat(cache_from("spark-worker-nn", TAG), cache_from("spark-worker", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-worker-nn")
+  attest     = attest("spark-worker-nn", false)
   args = {
     BASE_IMAGE = "spark-worker"
     BASE_TAG   = TAG
@@ -513,10 +556,8 @@ target "spark-worker-nn" {
     (context_key("spark-worker", TAG)) = parent_link("spark-worker", TAG)
     "fate-python"                      = "${FATE_DIR}/python"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "spark-worker-nn"
-    "org.opencontainers.image.description" = "spark-worker with neural-network packages"
-  }
+  labels      = oci_labels("spark-worker-nn", "spark-worker with neural-network packages", image_ref("spark-worker", TAG), "")
+  annotations = oci_annotations("spark-worker-nn", "spark-worker with neural-network packages", image_ref("spark-worker", TAG), "")
 }
 
 # spark-base-nn: spark-base with neural-network packages (FROM spark-base; Build_Spark, Build_NN)
@@ -526,6 +567,7 @@ target "spark-base-nn" {
   tags       = [image_ref("spark-base-nn", TAG)]
   cache-from = concat(cache_from("spark-base-nn", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-base-nn")
+  attest     = attest("spark-base-nn", false)
   args = {
     BASE_IMAGE = "spark-base"
     BASE_TAG   = TAG
@@ -534,10 +576,8 @@ target "spark-base-nn" {
     (context_key("spark-base", TAG)) = parent_link("spark-base", TAG)
     "fate-python"                    = "${FATE_DIR}/python"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "spark-base-nn"
-    "org.opencontainers.image.description" = "spark-base with neural-network packages"
-  }
+  labels      = oci_labels("spark-base-nn", "spark-base with neural-network packages", image_ref("spark-base", TAG), "")
+  annotations = oci_annotations("spark-base-nn", "spark-base with neural-network packages", image_ref("spark-base", TAG), "")
 }
 
 # fateflow-nn-gpu: fateflow with CUDA torch (FROM fateflow; Build_NN, Build_GPU)
@@ -547,8 +587,7 @@ target "fateflow-nn-gpu" {
   tags       = [image_ref("fateflow-nn-gpu", TAG)]
   cache-from = concat(cache_from("fateflow-nn-gpu", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-nn-gpu")
-  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
-  attest     = ["type=provenance,disabled=true"]
+  attest     = attest("fateflow-nn-gpu", true)
   args = {
     BASE_IMAGE = "fateflow"
     BASE_TAG   = TAG
@@ -557,10 +596,8 @@ target "fateflow-nn-gpu" {
     (context_key("fateflow", TAG)) = parent_link("fateflow", TAG)
     "fate-python"                  = "${FATE_DIR}/python"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "fateflow-nn-gpu"
-    "org.opencontainers.image.description" = "fateflow with CUDA torch"
-  }
+  labels      = oci_labels("fateflow-nn-gpu", "fateflow with CUDA torch", image_ref("fateflow", TAG), "")
+  annotations = oci_annotations("fateflow-nn-gpu", "fateflow with CUDA torch", image_ref("fateflow", TAG), "")
 }
 
 # eggroll-nn-gpu: eggroll with CUDA torch (FROM eggroll; Build_NN, Build_GPU)
@@ -570,8 +607,7 @@ target "eggroll-nn-gpu" {
   tags       = [image_ref("eggroll-nn-gpu", TAG)]
   cache-from = concat(cache_from("eggroll-nn-gpu", TAG), cache_from("eggroll", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("eggroll-nn-gpu")
-  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
-  attest     = ["type=provenance,disabled=true"]
+  attest     = attest("eggroll-nn-gpu", true)
   args = {
     BASE_IMAGE = "eggroll"
     BASE_TAG   = TAG
@@ -580,10 +616,8 @@ target "eggroll-nn-gpu" {
     (context_key("eggroll", TAG)) = parent_link("eggroll", TAG)
     "fate-python"                 = "${FATE_DIR}/python"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "eggroll-nn-gpu"
-    "org.opencontainers.image.description" = "eggroll with CUDA torch"
-  }
+  labels      = oci_labels("eggroll-nn-gpu", "eggroll with CUDA torch", image_ref("eggroll", TAG), "")
+  annotations = oci_annotations("eggroll-nn-gpu", "eggroll with CUDA torch", image_ref("eggroll", TAG), "")
 }
 
 # fateflow-spark-nn-gpu: fateflow-spark with CUDA torch (FROM fateflow-spark; Build_Spark, Build_NN, Build_GPU)
@@ -593,8 +627,7 @@ target "fateflow-spark-nn-gpu" {
   tags       = [image_ref("fateflow-spark-nn-gpu", TAG)]
   cache-from = concat(cache_from("fateflow-spark-nn-gpu", TAG), cache_from("fateflow-spark", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-spark-nn-gpu")
-  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
-  attest     = ["type=provenance,disabled=true"]
+  attest     = attest("fateflow-spark-nn-gpu", true)
   args = {
     BASE_IMAGE = "fateflow-spark"
     BASE_TAG   = TAG
@@ -603,10 +636,8 @@ target "fateflow-spark-nn-gpu" {
     (context_key("fateflow-spark", TAG)) = parent_link("fateflow-spark", TAG)
     "fate-python"                        = "${FATE_DIR}/python"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "fateflow-spark-nn-gpu"
-    "org.opencontainers.image.description" = "fateflow-spark with CUDA torch"
-  }
+  labels      = oci_labels("fateflow-spark-nn-gpu", "fateflow-spark with CUDA torch", image_ref("fateflow-spark", TAG), "")
+  annotations = oci_annotations("fateflow-spark-nn-gpu", "fateflow-spark with CUDA torch", image_ref("fateflow-spark", TAG), "")
 }
 
 # spark-worker-nn-gpu: spark-worker with CUDA torch (FROM spark-worker; Build_Spark, Build_NN, Build_GPU)
@@ -616,8 +647,7 @@ target "spark-worker-nn-gpu" {
   tags       = [image_ref("spark-worker-nn-gpu", TAG)]
   cache-from = concat(cache_from("spark-worker-nn-gpu", TAG), cache_from("spark-worker", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-worker-nn-gpu")
-  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
-  attest     = ["type=provenance,disabled=true"]
+  attest     = attest("spark-worker-nn-gpu", true)
   args = {
     BASE_IMAGE = "spark-worker"
     BASE_TAG   = TAG
@@ -626,10 +656,8 @@ target "spark-worker-nn-gpu" {
     (context_key("spark-worker", TAG)) = parent_link("spark-worker", TAG)
     "fate-python"                      = "${FATE_DIR}/python"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "spark-worker-nn-gpu"
-    "org.opencontainers.image.description" = "spark-worker with CUDA torch"
-  }
+  labels      = oci_labels("spark-worker-nn-gpu", "spark-worker with CUDA torch", image_ref("spark-worker", TAG), "")
+  annotations = oci_annotations("spark-worker-nn-gpu", "spark-worker with CUDA torch", image_ref("spark-worker", TAG), "")
 }
 
 # spark-base-nn-gpu: spark-base with CUDA torch (FROM spark-base; Build_Spark, Build_NN, Build_GPU)
@@ -639,8 +667,7 @@ target "spark-base-nn-gpu" {
   tags       = [image_ref("spark-base-nn-gpu", TAG)]
   cache-from = concat(cache_from("spark-base-nn-gpu", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-base-nn-gpu")
-  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
-  attest     = ["type=provenance,disabled=true"]
+  attest     = attest("spark-base-nn-gpu", true)
   args = {
     BASE_IMAGE = "spark-base"
     BASE_TAG   = TAG
@@ -649,10 +676,8 @@ target "spark-base-nn-gpu" {
     (context_key("spark-base", TAG)) = parent_link("spark-base", TAG)
     "fate-python"                    = "${FATE_DIR}/python"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "spark-base-nn-gpu"
-    "org.opencontainers.image.description" = "spark-base with CUDA torch"
-  }
+  labels      = oci_labels("spark-base-nn-gpu", "spark-base with CUDA torch", image_ref("spark-base", TAG), "")
+  annotations = oci_annotations("spark-base-nn-gpu", "spark-base with CUDA torch", image_ref("spark-base", TAG), "")
 }
 
 # fateflow-all-gpu: fateflow-nn-gpu with FATE-LLM (FROM fateflow-nn-gpu; Build_LLM, Build_GPU)
@@ -662,6 +687,7 @@ target "fateflow-all-gpu" {
   tags       = [image_ref("fateflow-all-gpu", TAG)]
   cache-from = concat(cache_from("fateflow-all-gpu", TAG), cache_from("fateflow-nn-gpu", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-all-gpu")
+  attest     = attest("fateflow-all-gpu", false)
   args = {
     BASE_IMAGE = "fateflow-nn-gpu"
     BASE_TAG   = TAG
@@ -670,10 +696,8 @@ target "fateflow-all-gpu" {
     (context_key("fateflow-nn-gpu", TAG)) = parent_link("fateflow-nn-gpu", TAG)
     "fate-llm-src"                        = "${GITHUB_URL}/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "fateflow-all-gpu"
-    "org.opencontainers.image.description" = "fateflow-nn-gpu with FATE-LLM"
-  }
+  labels      = oci_labels("fateflow-all-gpu", "fateflow-nn-gpu with FATE-LLM", image_ref("fateflow-nn-gpu", TAG), "")
+  annotations = oci_annotations("fateflow-all-gpu", "fateflow-nn-gpu with FATE-LLM", image_ref("fateflow-nn-gpu", TAG), "")
 }
 
 # eggroll-all-gpu: eggroll-nn-gpu with FATE-LLM (FROM eggroll-nn-gpu; Build_LLM, Build_GPU)
@@ -683,6 +707,7 @@ target "eggroll-all-gpu" {
   tags       = [image_ref("eggroll-all-gpu", TAG)]
   cache-from = concat(cache_from("eggroll-all-gpu", TAG), cache_from("eggroll-nn-gpu", TAG), cache_from("eggroll", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("eggroll-all-gpu")
+  attest     = attest("eggroll-all-gpu", false)
   args = {
     BASE_IMAGE = "eggroll-nn-gpu"
     BASE_TAG   = TAG
@@ -691,10 +716,8 @@ target "eggroll-all-gpu" {
     (context_key("eggroll-nn-gpu", TAG)) = parent_link("eggroll-nn-gpu", TAG)
     "fate-llm-src"                       = "${GITHUB_URL}/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "eggroll-all-gpu"
-    "org.opencontainers.image.description" = "eggroll-nn-gpu with FATE-LLM"
-  }
+  labels      = oci_labels("eggroll-all-gpu", "eggroll-nn-gpu with FATE-LLM", image_ref("eggroll-nn-gpu", TAG), "")
+  annotations = oci_annotations("eggroll-all-gpu", "eggroll-nn-gpu with FATE-LLM", image_ref("eggroll-nn-gpu", TAG), "")
 }
 
 # fateflow-spark-all-gpu: fateflow-spark-nn-gpu with FATE-LLM (FROM fateflow-spark-nn-gpu; Build_Spark, Build_LLM, Build_GPU)
@@ -704,6 +727,7 @@ target "fateflow-spark-all-gpu" {
   tags       = [image_ref("fateflow-spark-all-gpu", TAG)]
   cache-from = concat(cache_from("fateflow-spark-all-gpu", TAG), cache_from("fateflow-spark-nn-gpu", TAG), cache_from("fateflow-spark", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-spark-all-gpu")
+  attest     = attest("fateflow-spark-all-gpu", false)
   args = {
     BASE_IMAGE = "fateflow-spark-nn-gpu"
     BASE_TAG   = TAG
@@ -712,10 +736,8 @@ target "fateflow-spark-all-gpu" {
     (context_key("fateflow-spark-nn-gpu", TAG)) = parent_link("fateflow-spark-nn-gpu", TAG)
     "fate-llm-src"                              = "${GITHUB_URL}/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "fateflow-spark-all-gpu"
-    "org.opencontainers.image.description" = "fateflow-spark-nn-gpu with FATE-LLM"
-  }
+  labels      = oci_labels("fateflow-spark-all-gpu", "fateflow-spark-nn-gpu with FATE-LLM", image_ref("fateflow-spark-nn-gpu", TAG), "")
+  annotations = oci_annotations("fateflow-spark-all-gpu", "fateflow-spark-nn-gpu with FATE-LLM", image_ref("fateflow-spark-nn-gpu", TAG), "")
 }
 
 # spark-worker-all-gpu: spark-worker-nn-gpu with FATE-LLM (FROM spark-worker-nn-gpu; Build_Spark, Build_LLM, Build_GPU)
@@ -725,6 +747,7 @@ target "spark-worker-all-gpu" {
   tags       = [image_ref("spark-worker-all-gpu", TAG)]
   cache-from = concat(cache_from("spark-worker-all-gpu", TAG), cache_from("spark-worker-nn-gpu", TAG), cache_from("spark-worker", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-worker-all-gpu")
+  attest     = attest("spark-worker-all-gpu", false)
   args = {
     BASE_IMAGE = "spark-worker-nn-gpu"
     BASE_TAG   = TAG
@@ -733,10 +756,8 @@ target "spark-worker-all-gpu" {
     (context_key("spark-worker-nn-gpu", TAG)) = parent_link("spark-worker-nn-gpu", TAG)
     "fate-llm-src"                            = "${GITHUB_URL}/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "spark-worker-all-gpu"
-    "org.opencontainers.image.description" = "spark-worker-nn-gpu with FATE-LLM"
-  }
+  labels      = oci_labels("spark-worker-all-gpu", "spark-worker-nn-gpu with FATE-LLM", image_ref("spark-worker-nn-gpu", TAG), "")
+  annotations = oci_annotations("spark-worker-all-gpu", "spark-worker-nn-gpu with FATE-LLM", image_ref("spark-worker-nn-gpu", TAG), "")
 }
 
 # spark-base-all-gpu: spark-base-nn-gpu with FATE-LLM (FROM spark-base-nn-gpu; Build_Spark, Build_LLM, Build_GPU)
@@ -746,6 +767,7 @@ target "spark-base-all-gpu" {
   tags       = [image_ref("spark-base-all-gpu", TAG)]
   cache-from = concat(cache_from("spark-base-all-gpu", TAG), cache_from("spark-base-nn-gpu", TAG), cache_from("spark-base", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-base-all-gpu")
+  attest     = attest("spark-base-all-gpu", false)
   args = {
     BASE_IMAGE = "spark-base-nn-gpu"
     BASE_TAG   = TAG
@@ -754,10 +776,8 @@ target "spark-base-all-gpu" {
     (context_key("spark-base-nn-gpu", TAG)) = parent_link("spark-base-nn-gpu", TAG)
     "fate-llm-src"                          = "${GITHUB_URL}/FederatedAI/FATE-LLM.git#${Build_LLM_VERSION}"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "spark-base-all-gpu"
-    "org.opencontainers.image.description" = "spark-base-nn-gpu with FATE-LLM"
-  }
+  labels      = oci_labels("spark-base-all-gpu", "spark-base-nn-gpu with FATE-LLM", image_ref("spark-base-nn-gpu", TAG), "")
+  annotations = oci_annotations("spark-base-all-gpu", "spark-base-nn-gpu with FATE-LLM", image_ref("spark-base-nn-gpu", TAG), "")
 }
 
 # base-image-ipcl: base-image with Intel Paillier (IPCL) (FROM base-image; Build_IPCL)
@@ -767,8 +787,7 @@ target "base-image-ipcl" {
   tags       = [image_ref("base-image-ipcl", BASE_TAG)]
   cache-from = concat(cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("base-image-ipcl")
-  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
-  attest     = ["type=provenance,disabled=true"]
+  attest     = attest("base-image-ipcl", true)
   args = {
     BASE_IMAGE = "base-image"
     BASE_TAG   = BASE_TAG
@@ -777,10 +796,8 @@ target "base-image-ipcl" {
     (context_key("base-image", BASE_TAG)) = parent_link("base-image", BASE_TAG)
     "ipcl-src"                            = IPCL_PKG_DIR != "" ? IPCL_PKG_DIR : "${GITHUB_URL}/intel/pailliercryptolib_python.git#${IPCL_VERSION}"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "base-image-ipcl"
-    "org.opencontainers.image.description" = "base-image with Intel Paillier (IPCL)"
-  }
+  labels      = oci_labels("base-image-ipcl", "base-image with Intel Paillier (IPCL)", image_ref("base-image", BASE_TAG), "")
+  annotations = oci_annotations("base-image-ipcl", "base-image with Intel Paillier (IPCL)", image_ref("base-image", BASE_TAG), "")
 }
 
 # fateflow-ipcl: fateflow on base-image-ipcl (FROM base-image-ipcl; Build_IPCL)
@@ -790,8 +807,7 @@ target "fateflow-ipcl" {
   tags       = [image_ref("fateflow-ipcl", TAG)]
   cache-from = concat(cache_from("fateflow-ipcl", TAG), cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-ipcl")
-  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
-  attest     = ["type=provenance,disabled=true"]
+  attest     = attest("fateflow-ipcl", true)
   args = {
     BASE_IMAGE = "base-image-ipcl"
     BASE_TAG   = BASE_TAG
@@ -806,10 +822,8 @@ target "fateflow-ipcl" {
     "fate-conf"                                = "${FATE_DIR}/conf"
     "fate-doc"                                 = "${FATE_DIR}/doc"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "fateflow-ipcl"
-    "org.opencontainers.image.description" = "fateflow on base-image-ipcl"
-  }
+  labels      = oci_labels("fateflow-ipcl", "fateflow on base-image-ipcl", image_ref("base-image-ipcl", BASE_TAG), "")
+  annotations = oci_annotations("fateflow-ipcl", "fateflow on base-image-ipcl", image_ref("base-image-ipcl", BASE_TAG), "")
 }
 
 # eggroll-ipcl: eggroll on base-image-ipcl (FROM base-image-ipcl; Build_IPCL)
@@ -819,6 +833,7 @@ target "eggroll-ipcl" {
   tags       = [image_ref("eggroll-ipcl", TAG)]
   cache-from = concat(cache_from("eggroll-ipcl", TAG), cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("eggroll-ipcl")
+  attest     = attest("eggroll-ipcl", false)
   args = {
     BASE_IMAGE = "base-image-ipcl"
     BASE_TAG   = BASE_TAG
@@ -832,10 +847,8 @@ target "eggroll-ipcl" {
     "fate-conf"                                = "${FATE_DIR}/conf"
     "fragments"                                = "${DOCKER_DIR}/fragments"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "eggroll-ipcl"
-    "org.opencontainers.image.description" = "eggroll on base-image-ipcl"
-  }
+  labels      = oci_labels("eggroll-ipcl", "eggroll on base-image-ipcl", image_ref("base-image-ipcl", BASE_TAG), "")
+  annotations = oci_annotations("eggroll-ipcl", "eggroll on base-image-ipcl", image_ref("base-image-ipcl", BASE_TAG), "")
 }
 
 # fateflow-spark-ipcl: fateflow-spark on fateflow-ipcl (FROM fateflow-ipcl; Build_IPCL, Build_Spark)
@@ -845,6 +858,7 @@ target "fateflow-spark-ipcl" {
   tags       = [image_ref("fateflow-spark-ipcl", TAG)]
   cache-from = concat(cache_from("fateflow-spark-ipcl", TAG), cache_from("fateflow-ipcl", TAG), cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fateflow-spark-ipcl")
+  attest     = attest("fateflow-spark-ipcl", false)
   args = {
     BASE_IMAGE = "fateflow-ipcl"
     BASE_TAG   = TAG
@@ -852,10 +866,8 @@ target "fateflow-spark-ipcl" {
   contexts = {
     (context_key("fateflow-ipcl", TAG)) = parent_link("fateflow-ipcl", TAG)
   }
-  labels = {
-    "org.opencontainers.image.title"       = "fateflow-spark-ipcl"
-    "org.opencontainers.image.description" = "fateflow-spark on fateflow-ipcl"
-  }
+  labels      = oci_labels("fateflow-spark-ipcl", "fateflow-spark on fateflow-ipcl", image_ref("fateflow-ipcl", TAG), "")
+  annotations = oci_annotations("fateflow-spark-ipcl", "fateflow-spark on fateflow-ipcl", image_ref("fateflow-ipcl", TAG), "")
 }
 
 # spark-base-ipcl: spark-base on fateflow-ipcl (FROM fateflow-ipcl; Build_IPCL, Build_Spark)
@@ -865,8 +877,7 @@ target "spark-base-ipcl" {
   tags       = [image_ref("spark-base-ipcl", TAG)]
   cache-from = concat(cache_from("spark-base-ipcl", TAG), cache_from("fateflow-ipcl", TAG), cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-base-ipcl")
-  # A parent's provenance would change its digest in every run, and its children's cache keys with it.
-  attest     = ["type=provenance,disabled=true"]
+  attest     = attest("spark-base-ipcl", true)
   args = {
     BASE_IMAGE = "fateflow-ipcl"
     BASE_TAG   = TAG
@@ -874,10 +885,8 @@ target "spark-base-ipcl" {
   contexts = {
     (context_key("fateflow-ipcl", TAG)) = parent_link("fateflow-ipcl", TAG)
   }
-  labels = {
-    "org.opencontainers.image.title"       = "spark-base-ipcl"
-    "org.opencontainers.image.description" = "spark-base on fateflow-ipcl"
-  }
+  labels      = oci_labels("spark-base-ipcl", "spark-base on fateflow-ipcl", image_ref("fateflow-ipcl", TAG), "")
+  annotations = oci_annotations("spark-base-ipcl", "spark-base on fateflow-ipcl", image_ref("fateflow-ipcl", TAG), "")
 }
 
 # spark-worker-ipcl: spark-worker on spark-base-ipcl (FROM spark-base-ipcl; Build_IPCL, Build_Spark)
@@ -887,6 +896,7 @@ target "spark-worker-ipcl" {
   tags       = [image_ref("spark-worker-ipcl", TAG)]
   cache-from = concat(cache_from("spark-worker-ipcl", TAG), cache_from("spark-base-ipcl", TAG), cache_from("fateflow-ipcl", TAG), cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("spark-worker-ipcl")
+  attest     = attest("spark-worker-ipcl", false)
   args = {
     BASE_IMAGE = "spark-base-ipcl"
     BASE_TAG   = TAG
@@ -894,10 +904,8 @@ target "spark-worker-ipcl" {
   contexts = {
     (context_key("spark-base-ipcl", TAG)) = parent_link("spark-base-ipcl", TAG)
   }
-  labels = {
-    "org.opencontainers.image.title"       = "spark-worker-ipcl"
-    "org.opencontainers.image.description" = "spark-worker on spark-base-ipcl"
-  }
+  labels      = oci_labels("spark-worker-ipcl", "spark-worker on spark-base-ipcl", image_ref("spark-base-ipcl", TAG), "")
+  annotations = oci_annotations("spark-worker-ipcl", "spark-worker on spark-base-ipcl", image_ref("spark-base-ipcl", TAG), "")
 }
 
 # client: Jupyter notebook with fate_client and fate_test (FROM fateflow; Build_OP)
@@ -907,6 +915,7 @@ target "client" {
   tags       = [image_ref("client", TAG)]
   cache-from = concat(cache_from("client", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("client")
+  attest     = attest("client", false)
   args = {
     BASE_IMAGE = "fateflow"
     BASE_TAG   = TAG
@@ -915,10 +924,8 @@ target "client" {
     (context_key("fateflow", TAG)) = parent_link("fateflow", TAG)
     "fate-doc"                     = "${FATE_DIR}/doc"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "client"
-    "org.opencontainers.image.description" = "Jupyter notebook with fate_client and fate_test"
-  }
+  labels      = oci_labels("client", "Jupyter notebook with fate_client and fate_test", image_ref("fateflow", TAG), "")
+  annotations = oci_annotations("client", "Jupyter notebook with fate_client and fate_test", image_ref("fateflow", TAG), "")
 }
 
 # fate-test: fate_test with the KubeFATE test suite (FROM fateflow; Build_OP)
@@ -928,6 +935,7 @@ target "fate-test" {
   tags       = [image_ref("fate-test", TAG)]
   cache-from = concat(cache_from("fate-test", TAG), cache_from("fateflow", TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fate-test")
+  attest     = attest("fate-test", false)
   args = {
     BASE_IMAGE = "fateflow"
     BASE_TAG   = TAG
@@ -935,10 +943,8 @@ target "fate-test" {
   contexts = {
     (context_key("fateflow", TAG)) = parent_link("fateflow", TAG)
   }
-  labels = {
-    "org.opencontainers.image.title"       = "fate-test"
-    "org.opencontainers.image.description" = "fate_test with the KubeFATE test suite"
-  }
+  labels      = oci_labels("fate-test", "fate_test with the KubeFATE test suite", image_ref("fateflow", TAG), "")
+  annotations = oci_annotations("fate-test", "fate_test with the KubeFATE test suite", image_ref("fateflow", TAG), "")
 }
 
 # fate-test-ipcl: fate-test on fateflow-ipcl (FROM fateflow-ipcl; Build_OP, Build_IPCL)
@@ -948,6 +954,7 @@ target "fate-test-ipcl" {
   tags       = [image_ref("fate-test-ipcl", TAG)]
   cache-from = concat(cache_from("fate-test-ipcl", TAG), cache_from("fateflow-ipcl", TAG), cache_from("base-image-ipcl", BASE_TAG), cache_from("base-image", BASE_TAG))
   cache-to   = cache_to("fate-test-ipcl")
+  attest     = attest("fate-test-ipcl", false)
   args = {
     BASE_IMAGE = "fateflow-ipcl"
     BASE_TAG   = TAG
@@ -955,10 +962,8 @@ target "fate-test-ipcl" {
   contexts = {
     (context_key("fateflow-ipcl", TAG)) = parent_link("fateflow-ipcl", TAG)
   }
-  labels = {
-    "org.opencontainers.image.title"       = "fate-test-ipcl"
-    "org.opencontainers.image.description" = "fate-test on fateflow-ipcl"
-  }
+  labels      = oci_labels("fate-test-ipcl", "fate-test on fateflow-ipcl", image_ref("fateflow-ipcl", TAG), "")
+  annotations = oci_annotations("fate-test-ipcl", "fate-test on fateflow-ipcl", image_ref("fateflow-ipcl", TAG), "")
 }
 
 # fate-upgrade-manager: FATE database upgrade jobs for KubeFATE (FROM Python image; Build_FUM)
@@ -968,11 +973,10 @@ target "fate-upgrade-manager" {
   tags       = [image_ref("fate-upgrade-manager", TAG)]
   cache-from = cache_from("fate-upgrade-manager", TAG)
   cache-to   = cache_to("fate-upgrade-manager")
+  attest     = attest("fate-upgrade-manager", false)
   contexts = {
     "deploy" = "${FATE_DIR}/deploy"
   }
-  labels = {
-    "org.opencontainers.image.title"       = "fate-upgrade-manager"
-    "org.opencontainers.image.description" = "FATE database upgrade jobs for KubeFATE"
-  }
+  labels      = oci_labels("fate-upgrade-manager", "FATE database upgrade jobs for KubeFATE", "docker.io/library/python:3.8.18-slim-bookworm", "")
+  annotations = oci_annotations("fate-upgrade-manager", "FATE database upgrade jobs for KubeFATE", "docker.io/library/python:3.8.18-slim-bookworm", "")
 }

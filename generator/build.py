@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from . import doctor, entitlements, inventory, progress, unreachable, waves
+from . import doctor, entitlements, inventory, oci, progress, unreachable, waves
 from .bakerun import Action, BakeRun, EndRound, Metadata, Say, Start, lane_line
 from .config import BakeOptions
 from .engine import Bake, Engine, EngineError, EngineFacts, FactsQuery, version_tuple
@@ -92,6 +92,8 @@ class BakeRequest:
     options: BakeOptions
     print_only: bool = False
     layout: Layout = "auto"
+    # Bake variables of this request beside the configuration's (PLATFORM_ONLY for `--platform-only`).
+    variables: tuple[tuple[str, str], ...] = ()
 
 
 def resolve_targets(plan: Plan, requested: Iterable[str]) -> tuple[str, ...]:
@@ -219,13 +221,17 @@ def run_bake(engine: Engine, plan: Plan, bake_file: Path, request: BakeRequest,
     if request.print_only:
         # --print resolves the file only; bake checks entitlements when it builds.
         names, kwargs = bake_call(plan, targets, request.options)
-        return engine.bake_print(bake_file, names, bake_variables(plan.config), **kwargs)
+        return engine.bake_print(bake_file, names, {**bake_variables(plan.config), **dict(request.variables)},
+                                 **kwargs)
     with tempfile.TemporaryDirectory(prefix="fate-builder-") as scratch:
         driver = BakeDriver(engine, plan, bake_file, request.options,
-                            facts or engine.ask_facts(request.options.builder), Path(scratch), out)
+                            facts or engine.ask_facts(request.options.builder), Path(scratch), out,
+                            variables=dict(request.variables))
         run = driver.go(targets, bake_schedule(plan, targets, request.layout), stream or sys.stderr)
     if run.error is not None or run.failed:
         say_unreachable(engine, plan, run.seen, out)
+        for line in oci.scanner_unreachable(plan.config, [e.text for e in run.seen]):
+            out(f"fate-builder: {line}")
     if run.error is not None:
         raise BuildFailed(run.error)
     if run.failed:
@@ -281,10 +287,11 @@ class BakeDriver:
     bake onto one queue), the display and the log. It decides nothing the run can decide."""
 
     def __init__(self, engine: Engine, plan: Plan, bake_file: Path, options: BakeOptions, query: FactsQuery,
-                 scratch: Path, out: Callable[[str], None]):
+                 scratch: Path, out: Callable[[str], None], variables: Mapping[str, str] | None = None):
         self.engine, self.plan, self.bake_file, self.query, self.out = engine, plan, bake_file, query, out
         self.scratch, self.options = scratch, options
-        self.variables = bake_variables(plan.config)
+        # The configuration's bake variables and the request's own (PLATFORM_ONLY for `--platform-only`).
+        self.variables = {**bake_variables(plan.config), **(variables or {})}
         self.daemon = query.daemon()
         self.buildx = version_tuple(self.daemon.buildx_version)
         # Whether the builder's checks are done or due before bake; else they wait for a failed bake.
@@ -354,6 +361,7 @@ class BakeDriver:
     def go(self, targets: tuple[str, ...], schedule: waves.Waits, stream: IO[str]) -> BakeRun:
         run = BakeRun(self.plan, self.options, schedule, self.daemon)
         checked_plan = narrowed(self.plan, targets)
+        self.variables["BUILD_ONLY"] = oci.build_only(self.plan, targets)
         if not self.checked:
             # The daemon's own platform on the default builder: judged without the builder, bake unheld.
             preflight(self.daemon, checked_plan, self.options, self.out)

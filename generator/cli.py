@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
@@ -87,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", type=Path,
                    help="render the bake file here and bake it (default: the committed docker-bake.hcl when it "
                         f"has this selection and platforms, else {PERSONAL_OUTPUT})")
+    p.add_argument("--platform-only", metavar="PLATFORM",
+                   help="with --push: bake one of Platform's platforms alone, push it without its final tag and "
+                        "record the digests for `fate-builder merge` (docs/release.md)")
+    p.add_argument("--digests-file", type=Path, help="where --platform-only records the digests "
+                   "(default: digests-<arch>.json)")
+
+    p = command("merge", "tag each image's multi-platform index from the digests files of --platform-only bakes")
+    p.add_argument("files", nargs="+", type=Path, metavar="DIGESTS_FILE", help="one per platform")
 
     command("push", "push the selected images to PREFIX")
 
@@ -212,8 +221,20 @@ def cmd_bake(args: argparse.Namespace) -> int:
         metadata_file=args.metadata_file or options.metadata_file,
         progress=args.progress or options.progress,
     )
-    request = build.BakeRequest(targets=tuple(args.targets), options=options, print_only=args.print_only)
     engine = Engine()
+    arch = None
+    if args.platform_only:
+        from . import merge
+
+        if not options.push:
+            raise ConfigError("--platform-only pushes what it bakes (merge reads it from the registry): add --push")
+        arch = merge.platform_arch(plan, args.platform_only)
+        driver = engine.facts(options.builder).builder_driver
+        overrides = merge.platform_overrides(plan, build.resolve_targets(plan, args.targets), arch, driver)
+        metadata = options.metadata_file or str(Path(tempfile.mkdtemp(prefix="fate-builder-")) / "metadata.json")
+        options = replace(options, set=(*options.set, *overrides), metadata_file=metadata)
+    request = build.BakeRequest(targets=tuple(args.targets), options=options, print_only=args.print_only,
+                                variables=(("PLATFORM_ONLY", f"linux/{arch}"),) if arch else ())
     # The preflight asks the engine while the bake file is rendered (--print needs no engine).
     facts = None if args.print_only else engine.ask_facts(options.builder,
                                                           inspect_now=not build.builder_can_wait(plan, options))
@@ -222,6 +243,27 @@ def cmd_bake(args: argparse.Namespace) -> int:
         print(json.dumps(printed, indent=2))
     else:
         _say(f"built {', '.join(request.targets or ('default',))}")
+    if arch is not None and not args.print_only:
+        _record_digests(plan, args, arch, Path(options.metadata_file or ""))
+    return 0
+
+
+def _record_digests(plan: Plan, args: argparse.Namespace, arch: str, metadata_file: Path) -> None:
+    from . import build, merge
+
+    targets = build.resolve_targets(plan, args.targets)
+    found = merge.record(plan, targets, arch, json.loads(metadata_file.read_text(encoding="utf-8")))
+    path = args.digests_file or merge.digests_file(arch)
+    write_atomic(path, json.dumps(found, indent=2) + "\n")
+    _say(f"recorded {len(found['images'])} digest(s) of linux/{arch} in {path}; `fate-builder merge` tags them")
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from . import merge
+    from .engine import Engine
+
+    done = merge.merge(Engine(), merge.read_records(args.files), _say)
+    _say(f"merged {len(done)} image(s)")
     return 0
 
 
@@ -320,6 +362,7 @@ COMMANDS = {
     "save": cmd_save,
     "load": cmd_load,
     "doctor": cmd_doctor,
+    "merge": cmd_merge,
 }
 
 

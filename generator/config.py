@@ -21,7 +21,7 @@ from dotenv import dotenv_values
 from . import caches, catalog
 from .caches import Cache, parse_cache
 from .errors import ConfigError
-from .release import Release, not_a_tree, parse_line, read_release, resolve, source_date_epoch
+from .release import Release, not_a_tree, parse_line, read_release, resolve, source_date_epoch, source_revision
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The committed configuration: a team's selection and platforms, what docker-bake.hcl is rendered from.
@@ -185,6 +185,12 @@ class Config:
     # The images' creation time (seconds since 1970): SOURCE_DATE_EPOCH, else FATE_DIR's commit time;
     # "" when no tree was read (the bake file's default then).
     source_date_epoch: str = ""
+    # The images' OCI labels and annotations (generator.oci): FATE's repository and the revision built.
+    fate_repository: str = "https://github.com/FederatedAI/FATE"
+    fate_revision: str = ""
+    # RELEASE=1: provenance (mode=max) and an SBOM by `sbom_scanner` ("none": no SBOM) on every image made.
+    release_mode: bool = False
+    sbom_scanner: str = ""
 
 
 # A row's parser: (its name, its layered value, every layered value) -> the value the Config holds.
@@ -299,6 +305,17 @@ def _epoch(name: str, value: str, raw: Mapping[str, str]) -> str:
     return value
 
 
+# BuildKit's own default generator, looked up under IMAGE_MIRROR like every other image.
+DEFAULT_SBOM_SCANNER = "docker/buildkit-syft-scanner:stable-1"
+
+
+def _scanner(name: str, value: str, raw: Mapping[str, str]) -> str:
+    if value and value != "none" and not _IMAGE_REF_RE.fullmatch(value):
+        raise ConfigError(f"{name}={value!r}: must be an image reference such as "
+                          f"harbor.example.com/dockerhub/{DEFAULT_SBOM_SCANNER}, or none")
+    return value
+
+
 def _docker_options(name: str, value: str, raw: Mapping[str, str]) -> BakeOptions:
     return parse_docker_options(value)
 
@@ -404,6 +421,20 @@ SETTINGS: tuple[Setting, ...] = (
             "镜像的创建时间，自 1970 年起的秒数（留空则为 `FATE_DIR` 的 git HEAD 提交时间，否则为 "
             "`fate.env` / `python/fate/_info.py` 的修改时间）", _epoch, shown="FATE's commit time",
             shown_zh="FATE 的提交时间"),
+    Setting("FATE_REPOSITORY", "https://github.com/FederatedAI/FATE", "the images' `org.opencontainers.image.source` "
+            "label: FATE's repository", "镜像的 `org.opencontainers.image.source` 标签：FATE 的仓库", _url),
+    Setting("FATE_REVISION", "", "the images' `org.opencontainers.image.revision`: the FATE commit built (empty: "
+            "`FATE_DIR`'s git HEAD, none without git)", "镜像的 `org.opencontainers.image.revision`：所构建的 FATE "
+            "提交（留空则为 `FATE_DIR` 的 git HEAD，没有 git 则不设）",
+            lambda name, value, raw: value and _git_ref(name, value, raw), shown="`FATE_DIR`'s HEAD",
+            shown_zh="`FATE_DIR` 的 HEAD"),
+    Setting("RELEASE", "0", "release mode: a provenance attestation (mode=max) and an SBOM on every image made "
+            "(docs/release.md)",
+            "发布模式：每个产出的镜像附带 provenance 证明（mode=max）与 SBOM（见 docs/release_zh.md）", parse_flag),
+    Setting("SBOM_SCANNER", "", "the image BuildKit runs to make the SBOM with `RELEASE=1`; `none`: no SBOM",
+            "`RELEASE=1` 时 BuildKit 运行以生成 SBOM 的镜像；`none` 为不生成 SBOM", _scanner,
+            shown="`docker/buildkit-syft-scanner:stable-1` under `IMAGE_MIRROR`",
+            shown_zh="`IMAGE_MIRROR` 下的 `docker/buildkit-syft-scanner:stable-1`"),
     Setting("THIRD_PARTY_IMAGES", "mysql:8.0.28", "third-party images `save` puts in the offline bundle",
             "`save` 打入离线包的第三方镜像", _image_list),
     # Where the build reaches the network (docs/mirrors.md).
@@ -490,6 +521,10 @@ def _assemble(raw: Mapping[str, str], release: Release) -> Config:
         ca_bundle=value["CA_BUNDLE"],
         maven_settings=value["MAVEN_SETTINGS"],
         source_date_epoch=value["SOURCE_DATE_EPOCH"] or source_date_epoch(value["FATE_DIR"], release),
+        fate_repository=value["FATE_REPOSITORY"],
+        fate_revision=value["FATE_REVISION"] or source_revision(value["FATE_DIR"]),
+        release_mode=value["RELEASE"],
+        sbom_scanner=value["SBOM_SCANNER"] or f"{value['IMAGE_MIRROR']}/{DEFAULT_SBOM_SCANNER}",
     )
 
 

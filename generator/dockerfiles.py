@@ -301,6 +301,20 @@ def reachable_stages(df: Dockerfile, arch: str, target: str | None = None) -> li
     return resolve(df, arch, target).reachable
 
 
+def final_base(df: Dockerfile, arch: str) -> str | None:
+    """The FROM of the stage the final stage is built on for `arch`, as written
+    (`${IMAGE_MIRROR}/library/${JRE_IMAGE}`), through `FROM <earlier stage>` aliases; None without stages."""
+    names = scope(df, arch)
+    stage = df.stages[-1] if df.stages else None
+    while stage is not None:
+        earlier = {s.name: s for s in df.stages[: stage.index] if s.name}
+        alias = expand(stage.base, names).lower()
+        if alias not in earlier:
+            return stage.base
+        stage = earlier[alias]
+    return None
+
+
 # ---------------------------------------------------------------------------------------
 # Image references, as Docker names them.
 

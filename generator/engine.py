@@ -213,6 +213,24 @@ class Engine:
         except OSError as exc:
             raise EngineError(f"bake failed: {exc}") from None
 
+    # --- registry manifests (imagetools) ---------------------------------------------------
+
+    def manifest(self, reference: str) -> dict[str, Any]:
+        """The manifest or index `reference` names in its registry, as JSON (`imagetools inspect --raw`)."""
+        output, error = self._output("buildx", "imagetools", "inspect", "--raw", reference)
+        if output is None:
+            raise EngineError(f"cannot read the manifest of {reference}: {error}")
+        return cast(dict[str, Any], json.loads(output))
+
+    def imagetools_create(self, tag: str, sources: Iterable[str], annotations: Iterable[str] = ()) -> None:
+        """Push one index named `tag` that lists the manifests of `sources` (images by digest)."""
+        args = ["buildx", "imagetools", "create", "--tag", tag]
+        for annotation in annotations:
+            args += ["--annotation", annotation]
+        output, error = self._output(*args, *sources)
+        if output is None:
+            raise EngineError(f"imagetools create {tag} failed: {error}")
+
     # --- images ----------------------------------------------------------------------
 
     def image_exists(self, reference: str) -> bool:

@@ -6,11 +6,11 @@ import json
 import shlex
 from typing import Any
 
-from . import catalog
+from . import catalog, merge, oci
 from .plan import Plan, tag_rule
 from .render import bake_variables, plan_waves
 
-FORMATS = ("table", "json", "dot", "mermaid", "env")
+FORMATS = ("table", "json", "dot", "mermaid", "env", "matrix")
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
@@ -81,6 +81,7 @@ def as_table(plan: Plan) -> str:
 
     created = datetime.fromtimestamp(doc["source_date_epoch"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     lines.append(f"created {created} (SOURCE_DATE_EPOCH={doc['source_date_epoch']})")
+    lines += oci.describe(plan.config)
     lines.append("")
     lines.append("Graph (parent -> child):")
     lines += [f"  {parent} -> {child}" for parent, child in doc["edges"]]
@@ -136,4 +137,10 @@ def plain_bake_waves(plan: Plan) -> str:
 
 
 def format_plan(plan: Plan, fmt: str) -> str:
-    return {"table": as_table, "json": as_json, "dot": as_dot, "mermaid": as_mermaid, "env": as_env}[fmt](plan)
+    return {"table": as_table, "json": as_json, "dot": as_dot, "mermaid": as_mermaid, "env": as_env,
+            "matrix": as_matrix}[fmt](plan)
+
+
+def as_matrix(plan: Plan) -> str:
+    """One line of JSON: the per-platform jobs of a GitHub Actions matrix (`strategy.matrix: ${{ fromJSON(...) }}`)."""
+    return json.dumps(merge.matrix(plan), separators=(",", ":")) + "\n"

@@ -94,7 +94,8 @@ class Target:
     cache: tuple[ImageName, ...]
     args: tuple[tuple[str, Value], ...]
     contexts: tuple[tuple[ContextKey, Value], ...]
-    labels: tuple[tuple[str, str], ...]
+    # The catalog's summary: the image's org.opencontainers.image.description (generator.oci has the rest).
+    description: str
     # A parent in the catalog: built without a provenance attestation, which would give its image
     # another digest in every run and so its children other cache keys (generator.waves).
     is_parent: bool = False
@@ -215,8 +216,7 @@ def bake_target(image: Image, cat: Catalog) -> Target:
         cache=tuple(_name(i) for i in (image, *cat.ancestors(image))),
         args=args,
         contexts=tuple(contexts),
-        labels=(("org.opencontainers.image.title", image.name),
-                ("org.opencontainers.image.description", image.summary)),
+        description=image.summary,
         is_parent=any(child.parent == image.name for child in cat.images),
     )
 

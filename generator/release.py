@@ -161,6 +161,23 @@ def source_date_epoch(fate_dir: str, release: Release) -> str:
     return str(int((root / release.marker).stat().st_mtime))
 
 
+def source_revision(fate_dir: str) -> str:
+    """The FATE commit the images are built from: FATE_DIR's git HEAD; "" for a tree without git
+    (a release tarball names no commit, and a guess from its version would be a claim nobody checked),
+    or when git cannot say: the label is information, not something a build needs."""
+    import shutil  # only for a git checkout: the other commands start without subprocess
+    import subprocess
+
+    root = Path(fate_dir)
+    git = shutil.which("git") if (root / ".git").exists() else None
+    if git is None:
+        return ""
+    done = subprocess.run([git, "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"], capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL)
+    found = done.stdout.strip()
+    return found if done.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", found) else ""
+
+
 def _commit_time(root: Path) -> str:
     import shutil  # only for a git checkout: the other commands start without subprocess
     import subprocess

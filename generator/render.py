@@ -9,8 +9,8 @@ from pathlib import Path
 
 import jinja2
 
-from . import caches, catalog, waves
-from .config import Config, shipped_dir
+from . import caches, catalog, oci, waves
+from .config import DEFAULT_SBOM_SCANNER, Config, shipped_dir
 from .network import network_file
 from .plan import (
     ContextKey,
@@ -21,6 +21,7 @@ from .plan import (
     Target,
     Value,
     Var,
+    build_plan,
     catalog_of,
     release_facts,
     tag_values,
@@ -117,6 +118,25 @@ def _common_variables(config: Config, docker_dir: str) -> list[tuple[str, str | 
          "value that is the same on every machine: a date of the build would give each run its own digests, "
          "and the steps after each WORKDIR new cache keys (BuildKit stamps that directory with it)."),
         *_network_variables(config),
+        *_oci_variables(config),
+    ]
+
+
+def _oci_variables(config: Config) -> list[tuple[str, str | Var, str]]:
+    """What the images' labels and annotations say, and what RELEASE=1 attests (generator.oci)."""
+    return [
+        ("FATE_REPOSITORY", config.fate_repository, "FATE's repository: the images' org.opencontainers.image.source."),
+        ("FATE_REVISION", "", "The FATE commit built: org.opencontainers.image.revision "
+         "(fate-builder bake sets FATE_DIR's git HEAD; empty: no such label)."),
+        ("RELEASE", "1" if config.release_mode else "0", "1: every image made attests a provenance (mode=max) and "
+         "an SBOM, and its index carries the annotations too (docs/release.md)."),
+        ("SBOM_SCANNER", "", "The image BuildKit runs to make an SBOM with RELEASE=1 (empty: "
+         f"${{IMAGE_MIRROR}}/{DEFAULT_SBOM_SCANNER}); none: no SBOM."),
+        ("PLATFORM_ONLY", "", "One platform alone (linux/arm64) instead of the file's: a machine's part of a "
+         "multi-platform image, merged by `fate-builder merge` (docs/release.md)."),
+        ("BUILD_ONLY", ",".join(build_plan(config).dependencies), "The parents built only for the images asked for, "
+         "comma-separated: never exported, so RELEASE=1 attests none of them (fate-builder bake sets them for "
+         "each bake; the default is the `default` group's)."),
     ]
 
 
@@ -164,6 +184,9 @@ def bake_variables(config: Config) -> dict[str, str]:
     values["CA_BUNDLE"] = config.ca_bundle
     values["MAVEN_SETTINGS"] = config.maven_settings
     values["SOURCE_DATE_EPOCH"] = config.source_date_epoch or values["SOURCE_DATE_EPOCH"]
+    values["SBOM_SCANNER"] = config.sbom_scanner
+    values["FATE_REVISION"] = config.fate_revision
+    oci.check(config)
     if config.fate_version:
         # buildx also reads ./.env, as a compose dotenv file: FATE-Builder's `TAG=${version}-release`
         # there warned twice on every bake. `version` is the one variable fate-builder's own .env
@@ -265,7 +288,22 @@ def render(plan: Plan, bake_file: Path = DEFAULT_OUTPUT, steps: waves.Steps | No
         waves=plan_waves(plan, steps),
         targets=plan.bake_targets,
         cache_kinds=caches.hcl_rows(),
+        bases=_bases(plan),
+        multi_platform=len(config.platforms) > 1,
     )
+
+
+def _bases(plan: Plan) -> dict[str, tuple[str, str]]:
+    """Each target's base.name (an HCL expression) and base.digest ("" where unknown), for its labels."""
+    out = {}
+    for image in plan.targets:
+        if image.parent is not None:
+            parent = plan.catalog.by_name[image.parent]
+            out[image.name] = (_image_ref(ImageName(parent.name, Var(parent.tag_variable))), "")
+            continue
+        name = oci.external_base(plan.config, image, plan.catalog)
+        out[image.name] = (hcl_expr(name) if name else '""', oci.base_digest(name))
+    return out
 
 
 def write_atomic(path: Path, text: str) -> None:
