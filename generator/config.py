@@ -6,43 +6,23 @@ sourced `.env` last, so the file silently beat what users typed; this module doe
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from dotenv import dotenv_values
-
-from . import caches, catalog
+from . import caches, catalog, layers
 from .caches import Cache, parse_cache
 from .errors import ConfigError
-from .release import Release, not_a_tree, parse_line, read_release, resolve, source_date_epoch, source_revision
+from .package import default_docker_dir
+from .release import Release, parse_line, read_release, source_date_epoch, source_revision
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The committed configuration: a team's selection and platforms, what docker-bake.hcl is rendered from.
 PROJECT_FILE = Path("docker-bake.env")
-
-
-def shipped_dir(name: str) -> Path:
-    """A data folder of the project (docker/, templates/): the checkout's when run from one, else the package's copy.
-
-    Both live at the top of the checkout, where people edit them, and the wheel maps each into
-    the package (pyproject's package-dir), so an installed fate-builder finds them beside its code.
-    """
-    checkout = PROJECT_ROOT / name
-    if (PROJECT_ROOT / "pyproject.toml").is_file() and checkout.is_dir():
-        return checkout
-    return Path(__file__).resolve().parent / name
-
-
-def default_docker_dir() -> Path:
-    """The Dockerfiles the bake file points at."""
-    return shipped_dir("docker")
 
 
 _TRUE = {"1", "true", "yes"}
@@ -369,6 +349,9 @@ class Setting:
     # Network settings: the kind of endpoint they redirect and how they reach the build.
     kind: Kind | None = None
     carrier: Carrier = Carrier.VARIABLE
+    # The Config attribute the parsed value is (None: gathered with other rows, as the Build_* flags and the
+    # network secrets are, or read through another, as FATE_LINE is through the release).
+    field: str | None = None
 
     def readme_default(self, lang: str) -> str:
         shown = self.shown_zh if lang == "zh" and self.shown_zh is not None else self.shown
@@ -378,20 +361,22 @@ class Setting:
 
 
 def _net(name: str, kind: Kind, upstream: str, help: str, help_zh: str, *, parse: Parser = _url,
-         carrier: Carrier = Carrier.SECRET, zh: str | None = None) -> Setting:
+         carrier: Carrier = Carrier.SECRET, zh: str | None = None, field: str | None = None) -> Setting:
     """A network setting whose empty default means upstream (the Dockerfile's own ARG default)."""
     shown_zh = upstream.replace("FATE's own", zh) if zh else upstream
-    return Setting(name, "", help, help_zh, parse, shown=upstream, shown_zh=shown_zh, kind=kind, carrier=carrier)
+    return Setting(name, "", help, help_zh, parse, shown=upstream, shown_zh=shown_zh, kind=kind, carrier=carrier,
+                   field=field)
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("FATE_DIR", "/data/projects/fate", "FATE source checkout", "FATE 源码目录"),
-    Setting("PREFIX", "federatedai", "registry and namespace of every image", "所有镜像的仓库与命名空间", _prefix),
-    Setting("TAG", "latest", "tag of module images", "模块镜像的标签", _docker_tag),
+    Setting("FATE_DIR", "/data/projects/fate", "FATE source checkout", "FATE 源码目录", field="fate_dir"),
+    Setting("PREFIX", "federatedai", "registry and namespace of every image", "所有镜像的仓库与命名空间", _prefix,
+            field="prefix"),
+    Setting("TAG", "latest", "tag of module images", "模块镜像的标签", _docker_tag, field="tag"),
     Setting("BASE_TAG", "", "tag of base images (empty: same as `TAG`)", "基础镜像的标签（留空则同 `TAG`）",
-            _base_tag, shown="same as `TAG`", shown_zh="同 `TAG`"),
+            _base_tag, shown="same as `TAG`", shown_zh="同 `TAG`", field="base_tag"),
     Setting("Docker_Options", "", "extra build options, e.g. `--no-cache`", "额外的构建参数，例如 `--no-cache`",
-            _docker_options),
+            _docker_options, field="bake_options"),
     Setting("Build_Basic", "1", "basic images", "构建基础镜像", parse_flag),
     Setting("Build_OP", "1", "optional images (client, fate-test)", "构建可选镜像（client、fate-test）", parse_flag),
     Setting("Build_FUM", "0", "fate-upgrade-manager", "构建 fate-upgrade-manager", parse_flag),
@@ -399,19 +384,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("Build_Spark", "1", "Spark engine images", "构建 Spark 引擎镜像", parse_flag),
     Setting("Build_IPCL", "0", "Intel Paillier (IPCL) images", "构建 Intel Paillier（IPCL）镜像", parse_flag),
     Setting("IPCL_PKG_DIR", "", "pailliercryptolib_python source (empty: fetched from git at `IPCL_VERSION`)",
-            "pailliercryptolib_python 源码目录（留空则按 `IPCL_VERSION` 从 git 获取）", _ipcl_pkg_dir),
-    Setting("IPCL_VERSION", "v1.1.3", "IPCL version (git tag)", "IPCL 版本（git 标签）", _git_ref),
+            "pailliercryptolib_python 源码目录（留空则按 `IPCL_VERSION` 从 git 获取）", _ipcl_pkg_dir,
+            field="ipcl_pkg_dir"),
+    Setting("IPCL_VERSION", "v1.1.3", "IPCL version (git tag)", "IPCL 版本（git 标签）", _git_ref,
+            field="ipcl_version"),
     Setting("Build_GPU", "0", "GPU images", "构建 GPU 镜像", parse_flag),
     Setting("Build_LLM", "0", "FATE-LLM images", "构建 FATE-LLM 镜像", parse_flag),
-    Setting("Build_LLM_VERSION", "v1.2.0", "FATE-LLM version (git tag)", "FATE-LLM 版本（git 标签）", _git_ref),
+    Setting("Build_LLM_VERSION", "v1.2.0", "FATE-LLM version (git tag)", "FATE-LLM 版本（git 标签）", _git_ref,
+            field="llm_version"),
     Setting("Platform", "amd64", "target architectures: `amd64`, `arm64` or `amd64,arm64`",
-            "目标架构：`amd64`、`arm64` 或 `amd64,arm64`", _platforms),
+            "目标架构：`amd64`、`arm64` 或 `amd64,arm64`", _platforms, field="platforms"),
     Setting("DOCKER_DIR", "", "tree of Dockerfiles (empty: the checkout's `docker/`, or the copy installed with "
             "fate-builder); also `--docker-dir`",
             "Dockerfile 目录（留空则为本仓库的 `docker/`，或随 fate-builder 安装的副本）；也可用 `--docker-dir`",
-            _docker_dir, shown="`docker/`"),
+            _docker_dir, shown="`docker/`", field="docker_dir"),
     Setting("CACHE", "none", f"build cache: {caches.spelled('`')}", f"构建缓存：{caches.spelled('`', '、', ' 或 ')}",
-            _cache),
+            _cache, field="cache"),
     Setting("FATE_LINE", "", "FATE release line: empty finds it from `FATE_DIR` (`fate.env`: 1.x, "
             "`python/fate/_info.py`: 2.x); `1.x` or `2.x` names it, also for the committed docker-bake.hcl",
             "FATE 版本线：留空则由 `FATE_DIR` 判断（`fate.env` 为 1.x，`python/fate/_info.py` 为 2.x）；"
@@ -420,28 +408,31 @@ SETTINGS: tuple[Setting, ...] = (
             "`FATE_DIR`'s git HEAD, else the modification time of `fate.env` / `python/fate/_info.py`)",
             "镜像的创建时间，自 1970 年起的秒数（留空则为 `FATE_DIR` 的 git HEAD 提交时间，否则为 "
             "`fate.env` / `python/fate/_info.py` 的修改时间）", _epoch, shown="FATE's commit time",
-            shown_zh="FATE 的提交时间"),
+            shown_zh="FATE 的提交时间", field="source_date_epoch"),
     Setting("FATE_REPOSITORY", "https://github.com/FederatedAI/FATE", "the images' `org.opencontainers.image.source` "
-            "label: FATE's repository", "镜像的 `org.opencontainers.image.source` 标签：FATE 的仓库", _url),
+            "label: FATE's repository", "镜像的 `org.opencontainers.image.source` 标签：FATE 的仓库", _url,
+            field="fate_repository"),
     Setting("FATE_REVISION", "", "the images' `org.opencontainers.image.revision`: the FATE commit built (empty: "
             "`FATE_DIR`'s git HEAD, none without git)", "镜像的 `org.opencontainers.image.revision`：所构建的 FATE "
             "提交（留空则为 `FATE_DIR` 的 git HEAD，没有 git 则不设）",
             lambda name, value, raw: value and _git_ref(name, value, raw), shown="`FATE_DIR`'s HEAD",
-            shown_zh="`FATE_DIR` 的 HEAD"),
+            shown_zh="`FATE_DIR` 的 HEAD", field="fate_revision"),
     Setting("RELEASE", "0", "release mode: a provenance attestation (mode=max) and an SBOM on every image made "
             "(docs/release.md)",
-            "发布模式：每个产出的镜像附带 provenance 证明（mode=max）与 SBOM（见 docs/release_zh.md）", parse_flag),
+            "发布模式：每个产出的镜像附带 provenance 证明（mode=max）与 SBOM（见 docs/release_zh.md）", parse_flag,
+            field="release_mode"),
     Setting("SBOM_SCANNER", "", "the image BuildKit runs to make the SBOM with `RELEASE=1`; `none`: no SBOM",
             "`RELEASE=1` 时 BuildKit 运行以生成 SBOM 的镜像；`none` 为不生成 SBOM", _scanner,
             shown="`docker/buildkit-syft-scanner:stable-1` under `IMAGE_MIRROR`",
-            shown_zh="`IMAGE_MIRROR` 下的 `docker/buildkit-syft-scanner:stable-1`"),
+            shown_zh="`IMAGE_MIRROR` 下的 `docker/buildkit-syft-scanner:stable-1`", field="sbom_scanner"),
     Setting("THIRD_PARTY_IMAGES", "mysql:8.0.28", "third-party images `save` puts in the offline bundle",
-            "`save` 打入离线包的第三方镜像", _image_list),
+            "`save` 打入离线包的第三方镜像", _image_list, field="third_party_images"),
     # Where the build reaches the network (docs/mirrors.md).
     Setting("IMAGE_MIRROR", "docker.io", "registry prefix of every external base image "
             "(`harbor.example.com/dockerhub` gives `harbor.example.com/dockerhub/library/centos:centos7`)",
             "所有外部基础镜像的仓库前缀（`harbor.example.com/dockerhub` 即 "
-            "`harbor.example.com/dockerhub/library/centos:centos7`）", _registry, kind=Kind.REGISTRY),
+            "`harbor.example.com/dockerhub/library/centos:centos7`）", _registry, kind=Kind.REGISTRY,
+            field="image_mirror"),
     _net("PIP_INDEX_URL", Kind.PYPI, "`https://pypi.org/simple`", "PyPI index of every pip step",
          "所有 pip 步骤使用的 PyPI 索引"),
     _net("PIP_EXTRA_INDEX_URL", Kind.PYPI, "FATE's own (`https://download.pytorch.org/whl/cpu`)",
@@ -455,7 +446,8 @@ SETTINGS: tuple[Setting, ...] = (
     _net("MAVEN_MIRROR", Kind.MAVEN, "`https://repo.maven.apache.org/maven2`", "mirror of Maven Central",
          "Maven Central 的镜像"),
     _net("MAVEN_SETTINGS", Kind.MAVEN, "", "a `settings.xml` of one's own for every Maven step (a BuildKit secret)",
-         "自己的 `settings.xml`，用于所有 Maven 步骤（以 BuildKit secret 传入）", parse=_file, carrier=Carrier.FILE),
+         "自己的 `settings.xml`，用于所有 Maven 步骤（以 BuildKit secret 传入）", parse=_file, carrier=Carrier.FILE,
+         field="maven_settings"),
     _net("NODE_DOWNLOAD_URL", Kind.NPM, "`https://nodejs.org/dist`", "Node.js downloads (FATE-Board's front end)",
          "Node.js 下载地址（FATE-Board 前端）"),
     _net("NPM_REGISTRY", Kind.NPM, "`https://registry.npmjs.org`", "npm registry (FATE-Board's front end)",
@@ -482,7 +474,7 @@ SETTINGS: tuple[Setting, ...] = (
          "OpenSSL 源码下载地址"),
     _net("CA_BUNDLE", Kind.TRUST, "", "PEM file of every CA the build's steps trust (pip, curl, yum, apt, Maven, "
          "npm, git); a BuildKit secret", "构建步骤信任的全部 CA（PEM 文件，pip、curl、yum、apt、Maven、npm、git），"
-         "以 BuildKit secret 传入", parse=_file, carrier=Carrier.FILE),
+         "以 BuildKit secret 传入", parse=_file, carrier=Carrier.FILE, field="ca_bundle"),
     _net("HTTP_PROXY", Kind.PROXY, "", "proxy for http:// in every step", "所有步骤的 http:// 代理"),
     _net("HTTPS_PROXY", Kind.PROXY, "", "proxy for https:// in every step", "所有步骤的 https:// 代理"),
     _net("NO_PROXY", Kind.PROXY, "", "hosts reached without the proxy (comma-separated)",
@@ -499,66 +491,19 @@ def _assemble(raw: Mapping[str, str], release: Release) -> Config:
     """The Config of layered values: each row parses its own, the flags and network rows are gathered."""
     value = {s.name: s.parse(s.name, raw[s.name], raw) for s in SETTINGS}
     _check_platforms(raw["Platform"], value["Platform"], _flags(raw), catalog.for_line(release.line))
-    return Config(
-        fate_dir=value["FATE_DIR"],
-        prefix=value["PREFIX"],
-        tag=value["TAG"],
-        base_tag=value["BASE_TAG"],
-        base_tag_explicit=bool(raw["BASE_TAG"]),
-        flags=_flags(raw),
-        platforms=value["Platform"],
-        ipcl_pkg_dir=value["IPCL_PKG_DIR"],
-        ipcl_version=value["IPCL_VERSION"],
-        llm_version=value["Build_LLM_VERSION"],
-        docker_dir=value["DOCKER_DIR"],
-        cache=value["CACHE"],
-        third_party_images=value["THIRD_PARTY_IMAGES"],
-        bake_options=value["Docker_Options"],
-        fate_version=release.version,
-        release=release,
-        image_mirror=value["IMAGE_MIRROR"],
-        network=tuple((s.name, value[s.name]) for s in SETTINGS if s.carrier is Carrier.SECRET and value[s.name]),
-        ca_bundle=value["CA_BUNDLE"],
-        maven_settings=value["MAVEN_SETTINGS"],
-        source_date_epoch=value["SOURCE_DATE_EPOCH"] or source_date_epoch(value["FATE_DIR"], release),
-        fate_repository=value["FATE_REPOSITORY"],
-        fate_revision=value["FATE_REVISION"] or source_revision(value["FATE_DIR"]),
-        release_mode=value["RELEASE"],
-        sbom_scanner=value["SBOM_SCANNER"] or f"{value['IMAGE_MIRROR']}/{DEFAULT_SBOM_SCANNER}",
-    )
-
-
-class _Unparsed(logging.Handler):
-    """Collects python-dotenv's warnings about lines it could not parse."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-def _read_dotenv(path: Path, setting: str) -> dict[str, str | None]:
-    """A dotenv file's KEY=VALUE pairs, not interpolated yet; {} when there is no file.
-
-    python-dotenv skips a line it cannot parse with a logged warning; here that is an error.
-    """
-    catcher = _Unparsed()
-    logger = logging.getLogger("dotenv")
-    logger.addHandler(catcher)
-    try:
-        with open(path, encoding="utf-8") as stream:
-            values = dotenv_values(stream=stream, interpolate=False)
-    except (FileNotFoundError, NotADirectoryError):
-        return {}
-    except OSError as exc:
-        raise ConfigError(f"{setting}: cannot read {path}: {exc.strerror}") from None
-    finally:
-        logger.removeHandler(catcher)
-    if catcher.records:
-        raise ConfigError(f"{path}: {catcher.records[0].getMessage()}")
-    return dict(values)
+    fields = {s.field: value[s.name] for s in SETTINGS if s.field is not None}
+    # What no one row holds: gathered from several rows, a row's fallback read from the tree, the release.
+    derived = {
+        "base_tag_explicit": bool(raw["BASE_TAG"]),
+        "flags": _flags(raw),
+        "fate_version": release.version,
+        "release": release,
+        "network": tuple((s.name, value[s.name]) for s in SETTINGS if s.carrier is Carrier.SECRET and value[s.name]),
+        "source_date_epoch": value["SOURCE_DATE_EPOCH"] or source_date_epoch(value["FATE_DIR"], release),
+        "fate_revision": value["FATE_REVISION"] or source_revision(value["FATE_DIR"]),
+        "sbom_scanner": value["SBOM_SCANNER"] or f"{value['IMAGE_MIRROR']}/{DEFAULT_SBOM_SCANNER}",
+    }
+    return Config(**{**fields, **derived})
 
 
 def read_fate_version(fate_dir: str) -> str | None:
@@ -567,81 +512,14 @@ def read_fate_version(fate_dir: str) -> str | None:
     return None if found is None else found.version
 
 
-# python-dotenv's expansion syntax: ${NAME} and ${NAME:-default}.
-_VARIABLE = re.compile(r"\$\{(?P<name>[^}:]*)(?::-(?P<default>[^}]*))?\}")
-
-
-def _interpolate(
-    pairs: Mapping[str, str | None], environ: Mapping[str, str], version: str | None, no_tree: str
-) -> dict[str, str]:
-    """Expand `${VAR}` as python-dotenv does, with `${version}` the FATE version of FATE_DIR (either line).
-
-    Values defined earlier in the file win over the environment, as in python-dotenv.
-    """
-    resolved: dict[str, str] = {}
-    for key, value in pairs.items():
-        if value is None:
-            continue
-        scope: dict[str, str] = dict(environ)
-        if version is not None:
-            scope["version"] = version
-        scope.update(resolved)
-
-        text: str = value  # mypy before 2.0 does not carry the narrowing into a default argument
-
-        def expand(match: re.Match[str], key: str = key, value: str = text, scope: dict[str, str] = scope) -> str:
-            name, default = match.group("name"), match.group("default")
-            if name == "version" and name not in scope and default is None:
-                raise ConfigError(
-                    f"{key}={value}: uses ${{version}}, but {no_tree}"
-                )
-            return scope.get(name, default or "")
-
-        resolved[key] = _VARIABLE.sub(expand, value)
-    return resolved
-
-
 def layered_settings(
     env_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, str] | None = None,
     project_file: Path | None = None,
 ) -> tuple[dict[str, str], Release]:
-    """Every setting's value as text, and the FATE release FATE_DIR holds; nothing else is parsed or checked here.
-
-    Layers, strongest first: `overrides` (the command line), `environ`, `env_file` (the
-    personal .env), `project_file` (the committed docker-bake.env), the defaults.
-    """
-    environ = dict(os.environ if environ is None else environ)
-    overrides = dict(overrides or {})
-    for name in overrides:
-        if name not in SETTING_NAMES:
-            raise ConfigError(f"unknown setting {name!r}; known settings: {', '.join(SETTING_NAMES)}")
-
-    files = [(path, _read_dotenv(path, "--env-file" if path == env_file else "--project-file"))
-             for path in (env_file, project_file) if path is not None]
-
-    def pick(name: str, file_layers: Sequence[Mapping[str, str]]) -> str:
-        for layer in (overrides, environ, *file_layers):
-            if name in layer:
-                return layer[name]
-        return DEFAULTS[name]
-
-    # FATE_DIR decides where ${version} comes from, so it is settled first.
-    early = [_interpolate({k: v for k, v in pairs.items() if k == "FATE_DIR"}, environ, None, "FATE_DIR is not set yet")
-             for _, pairs in files]
-    fate_dir_raw = pick("FATE_DIR", early)
-    fate_dir = os.path.abspath(os.path.expanduser(fate_dir_raw)) if fate_dir_raw else fate_dir_raw
-    if not fate_dir:
-        raise ConfigError("FATE_DIR is empty: set it to the FATE source checkout")
-    # The release line decides what ${version} is, so it is settled next.
-    lines = [_interpolate({k: v for k, v in pairs.items() if k == "FATE_LINE"}, environ, None, "")
-             for _, pairs in files]
-    found = resolve(fate_dir, parse_line("FATE_LINE", pick("FATE_LINE", lines)))
-    file_layers = [_interpolate(pairs, environ, found.version, not_a_tree(fate_dir)) for _, pairs in files]
-    raw = {name: pick(name, file_layers) for name in SETTING_NAMES}
-    raw["FATE_DIR"] = fate_dir
-    return raw, found
+    """Every setting's value as text, and the FATE release FATE_DIR holds (generator.layers); nothing is parsed."""
+    return layers.layered(DEFAULTS, env_file, environ, overrides, project_file)
 
 
 def load_config(

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from . import catalog
-from .config import PROJECT_ROOT, SETTINGS
+from .config import SETTINGS
+from .package import PROJECT_ROOT
 from .release import Line
 from .render import write_atomic
 

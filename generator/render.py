@@ -10,8 +10,9 @@ from pathlib import Path
 import jinja2
 
 from . import caches, catalog, oci, waves
-from .config import DEFAULT_SBOM_SCANNER, Config, shipped_dir
+from .config import DEFAULT_SBOM_SCANNER, Config
 from .network import network_file
+from .package import shipped_dir
 from .plan import (
     ContextKey,
     Fallback,

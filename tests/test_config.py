@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 
 import pytest
 
-from generator.config import BakeOptions, Cache, parse_docker_options
+from generator.config import SETTINGS, BakeOptions, Cache, Config, parse_docker_options
 from generator.errors import ConfigError
 
 from .conftest import ALL_OFF, config_of, run_cli
@@ -68,7 +69,7 @@ def test_version_without_a_fate_tree_is_an_error_naming_both_markers(tmp_path):
 
 
 def test_shipped_env_example_renders_against_a_fate_checkout(fate_dir):
-    from generator.config import PROJECT_ROOT
+    from generator.package import PROJECT_ROOT
 
     c = config_of(env_file=PROJECT_ROOT / ".env.example", environ={"FATE_DIR": str(fate_dir)})
     assert (c.prefix, c.tag, c.base_tag) == ("federatedai", "1.11.2-release", "1.11.2-release")
@@ -240,3 +241,11 @@ def test_a_line_python_dotenv_cannot_parse_is_an_error_naming_file_and_line(tmp_
     env.write_text('PREFIX=federatedai\nTAG="unterminated\n')
     with pytest.raises(ConfigError, match=r"\.env: .*could not parse statement starting at line 2"):
         config_of(env_file=env)
+
+
+def test_every_config_attribute_is_one_rows_value_or_gathered_from_several():
+    rows = [s.field for s in SETTINGS if s.field is not None]
+    assert len(rows) == len(set(rows))
+    # The attributes no one row holds: the Build_* flags, the network secrets, the release FATE_DIR holds.
+    gathered = {"base_tag_explicit", "flags", "fate_version", "release", "network"}
+    assert {f.name for f in dataclasses.fields(Config)} == set(rows) | gathered

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from generator import catalog
-from generator.config import PROJECT_ROOT, load_config
+from generator.config import load_config
+from generator.package import PROJECT_ROOT
 from generator.plan import build_plan
 
 from .conftest import normalized_print, run_cli

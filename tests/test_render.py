@@ -6,7 +6,8 @@ import hcl2
 import pytest
 
 from generator import render as render_mod
-from generator.config import PROJECT_ROOT, load_config
+from generator.config import load_config
+from generator.package import PROJECT_ROOT
 from generator.plan import build_plan
 from generator.render import hcl_string, plan_waves, render, write_atomic
 
