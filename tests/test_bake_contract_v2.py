@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from generator import catalog
 from generator.config import load_config
 from generator.dockerfiles import context_key
 from generator.plan import build_plan, image_ref
@@ -52,6 +53,8 @@ def test_buildx_resolves_the_2x_family_with_its_tags_facts_and_contexts(tmp_path
             assert args["REQUIREMENTS"].split() == list(family.requirements)
         if p.parent_reference:
             assert contexts.pop(context_key(p.parent_reference)) == f"target:{p.image.parent}"
+        if family.fragments:  # the build fragments, from the Dockerfile tree itself
+            assert contexts.pop(catalog.FRAGMENTS) == f"{plan.config.docker_dir}/{catalog.FRAGMENTS}", p.name
         assert contexts == {s.name: f"{plan.config.fate_dir}/{s.path}" for s in plan.catalog.sources_of(p.image)}
     tags = {name: t["tags"][0] for name, t in printed["target"].items()}
     assert tags["eggroll"] == image_ref("federatedai", "eggroll", eggroll_tag)

@@ -120,6 +120,10 @@ def test_plain_bake_with_the_same_variables_builds_what_fate_builder_bake_builds
         targets = printed["target"]
         for target in targets.values():
             target["context"] = os.path.normpath(os.path.join(project, target["context"]))
+            # A named context in the Dockerfile tree (fragments) is relative like the context itself.
+            target["contexts"] = {key: value if "://" in value or value.startswith("target:") else
+                                  os.path.normpath(os.path.join(project, value))
+                                  for key, value in target.get("contexts", {}).items()}
         return targets
 
     assert normalized(normalized_print(json.loads(ours.stdout))) == normalized(plain)
