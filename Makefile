@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 FB     := $(BIN)/fate-builder
 
-.PHONY: help venv render check plan bake test test-unit test-pypi test-engine real engine engine-stop lint docs bench clean wheel-check
+.PHONY: help venv render check plan bake test test-unit test-pypi test-engine real bench-real engine engine-stop lint docs bench clean wheel-check
 
 help:
 	@echo "make bake     build the images .env (and the environment) ask for"
@@ -20,6 +20,7 @@ help:
 	@echo "make lint     ruff, mypy and shellcheck"
 	@echo "make wheel-check  install the built wheel in a fresh venv and run it outside the checkout"
 	@echo "make bench    benchmark one bake against FATE-Builder's sequential builds (ENGINE=oldest|current)"
+	@echo "make bench-real  the same on the real FATE 2.1.1 Python images (cold, warm, incremental)"
 
 # The virtualenv is made on first use and refreshed when the dependencies change.
 $(STAMP): pyproject.toml
@@ -102,6 +103,12 @@ bench: $(STAMP)
 	@scripts/ci/provision-engine.sh
 	$(BIN)/python -m benchmarks.bench --publish --readme README.md --readme README_zh.md \
 	  --readme benchmarks/README.md $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.real --publish
+
+# The real FATE 2.1.1 trio (PyPI, Debian), fate-builder against one docker build after another.
+bench-real: $(STAMP)
+	@scripts/ci/provision-engine.sh
+	$(BIN)/python -m benchmarks.real --publish
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

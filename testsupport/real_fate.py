@@ -43,6 +43,13 @@ class Entry:
     blob: str  # git blob id
 
 
+# The settings of a user behind this machine's gateway (the real tests and bench-real): the test
+# registry's stand-in python image, the machine's CA trust store, PyPI for PyTorch's unreachable index.
+REGISTRY = "127.0.0.1:5000"
+GATEWAY = {"IMAGE_MIRROR": REGISTRY, "PIP_EXTRA_INDEX_URL": "https://pypi.org/simple",
+           "CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt", "Build_Spark": "0", "Build_NN": "0"}
+
+
 def blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 

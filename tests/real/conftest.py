@@ -10,12 +10,10 @@ import pytest
 
 from testsupport import docker_info, scrubbed_environ
 from testsupport.constants import IN_CI, ROOT
-from testsupport.real_fate import extract
+from testsupport.real_fate import GATEWAY, REGISTRY, extract
 
-REGISTRY = "127.0.0.1:5000"
-CA = "/etc/ssl/certs/ca-certificates.crt"
-GATEWAY = {"IMAGE_MIRROR": REGISTRY, "PIP_EXTRA_INDEX_URL": "https://pypi.org/simple", "CA_BUNDLE": CA,
-           "Build_Spark": "0", "Build_NN": "0"}
+__all__ = ["GATEWAY", "REGISTRY", "bake", "real_tree"]
+
 
 
 def _need(ok: bool, why: str) -> None:
