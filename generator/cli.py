@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("merge", "tag each image's multi-platform index from the digests files of --platform-only bakes")
     p.add_argument("files", nargs="+", type=Path, metavar="DIGESTS_FILE", help="one per platform")
+    p.add_argument("--digests-file", type=Path, help="also write each merged tag's index digest here "
+                   "(JSON, what CI signs: <repository>@<digest>)")
 
     command("push", "push the selected images to PREFIX")
 
@@ -262,7 +264,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from .engine import Engine
 
     done = merge.merge(Engine(), merge.read_records(args.files), _say)
-    _say(f"merged {len(done)} image(s)")
+    if args.digests_file is not None:
+        write_atomic(args.digests_file, json.dumps(merge.merged_record(done), indent=2) + "\n")
+    _say(f"merged {len(done)} image(s)" + (f"; their digests in {args.digests_file}" if args.digests_file else ""))
     return 0
 
 

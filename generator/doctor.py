@@ -56,7 +56,8 @@ def engine_checks(facts: EngineFacts, plan: Plan, *, load: bool = False, push: b
     if facts.builder_error is not None:
         return [*checks, Check("builder", False, facts.builder_error,
                                "create or select a builder: `docker buildx ls`, `docker buildx use default`")]
-    return [*checks, _platform_check(facts, plan), _store_check(facts, plan, load=load, push=push)]
+    return [*checks, _platform_check(facts, plan), *_node_checks(facts),
+            _store_check(facts, plan, load=load, push=push)]
 
 
 def _client_checks(facts: EngineFacts) -> list[Check]:
@@ -92,6 +93,15 @@ def _platform_check(facts: EngineFacts, plan: Plan) -> Check:
         + (f"; missing {', '.join(missing)}" if missing else ""),
         QEMU_FIX if any(p.endswith("arm64") for p in missing) else "use a builder with a node for that platform",
     )
+
+
+def _node_checks(facts: EngineFacts) -> list[Check]:
+    """Each node of the builder and the platforms it builds natively or under QEMU (information: a builder with one
+    node per platform builds each on its own machine; the platform check above judges them together)."""
+    return [Check(f"builder {facts.builder_name} node {node.name}", True,
+                  (", ".join(node.platforms) or "no platforms reported")
+                  + (f" ({node.status})" if node.status not in (None, "running") else ""))
+            for node in facts.builder_nodes]
 
 
 def _store_check(facts: EngineFacts, plan: Plan, *, load: bool, push: bool) -> Check:

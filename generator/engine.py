@@ -83,6 +83,15 @@ class NoDockerCLI(OSError):
 
 
 @dataclass(frozen=True)
+class BuilderNode:
+    """One node of a builder, as `docker buildx inspect` lists it (a node not yet started reports no platforms)."""
+
+    name: str
+    status: str | None
+    platforms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class EngineFacts:
     """What the checks need to know about the machine; gathered once, judged elsewhere."""
 
@@ -99,6 +108,8 @@ class EngineFacts:
     native_platform: str | None = None
     # False when the builder was not asked about (bake of the daemon's own platform on the default builder).
     builder_checked: bool = True
+    # Each node of the builder (`buildx create --append` adds one): its name, status and platforms.
+    builder_nodes: tuple[BuilderNode, ...] = ()
 
 
 def version_tuple(text: str | None) -> tuple[int, ...] | None:
@@ -222,6 +233,14 @@ class Engine:
             raise EngineError(f"cannot read the manifest of {reference}: {error}")
         return cast(dict[str, Any], json.loads(output))
 
+    def digest(self, reference: str) -> str:
+        """The digest of the manifest or index `reference` names in its registry (what a tag points at now)."""
+        output, error = self._output("buildx", "imagetools", "inspect", reference, "--format", "{{json .Manifest}}")
+        digest = _json_field(output, "digest") if output is not None else None
+        if digest is None:
+            raise EngineError(f"cannot read the digest of {reference}: {error or 'imagetools gave no digest'}")
+        return digest
+
     def imagetools_create(self, tag: str, sources: Iterable[str], annotations: Iterable[str] = ()) -> None:
         """Push one index named `tag` that lists the manifests of `sources` (images by digest)."""
         args = ["buildx", "imagetools", "create", "--tag", tag]
@@ -321,12 +340,24 @@ class FactsQuery:
         inspected, builder_error = self._builder.result() if self._builder else self._inspect(self._builder_name)
         builder_name = builder_driver = None
         platforms: tuple[str, ...] = ()
+        nodes: tuple[BuilderNode, ...] = ()
         if inspected is not None:
             builder_name, builder_driver, platforms = inspected["name"], inspected["driver"], inspected["platforms"]
+            nodes = inspected["nodes"]
         if daemon.server_error is not None or daemon.buildx_version is None:
             builder_error = None
         return replace(daemon, builder_name=builder_name, builder_driver=builder_driver,
-                       builder_platforms=platforms, builder_error=builder_error, builder_checked=True)
+                       builder_platforms=platforms, builder_error=builder_error, builder_checked=True,
+                       builder_nodes=nodes)
+
+
+def _json_field(text: str, key: str) -> str | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    found = value.get(key) if isinstance(value, dict) else None
+    return found if isinstance(found, str) else None
 
 
 def parse_info(text: str) -> dict[str, Any]:
@@ -359,9 +390,10 @@ def parse_inspect(text: str) -> dict[str, Any]:
     buildx 0.13 to 0.29 print the same `Key: value` lines (no JSON; python-on-whales reads
     the name there and asks `buildx ls` for the rest, a second buildx start, and 0.13's `ls`
     does not say which builder is current): the builder's `Name:` and `Driver:` before
-    `Nodes:`, then each node's `Platforms:`.
+    `Nodes:`, then each node's block from its `Name:`, with its `Status:` and `Platforms:`.
     """
     builder: dict[str, Any] = {"name": None, "driver": None, "platforms": ()}
+    nodes: list[dict[str, Any]] = []
     in_nodes = False
     for line in text.splitlines():
         key, colon, value = line.partition(":")
@@ -372,8 +404,16 @@ def parse_inspect(text: str) -> dict[str, Any]:
             in_nodes = True
         elif not in_nodes and key in ("Name", "Driver"):
             builder[key.lower()] = builder[key.lower()] or value
+        elif in_nodes and key == "Name":  # each node's block starts with its name
+            nodes.append({"name": value, "status": None, "platforms": ()})
+        elif in_nodes and nodes and key == "Status":
+            nodes[-1]["status"] = value
         elif in_nodes and key == "Platforms":
-            builder["platforms"] += tuple(p.strip() for p in value.split(",") if p.strip())
+            platforms = tuple(p.strip() for p in value.split(",") if p.strip())
+            builder["platforms"] += platforms
+            if nodes:
+                nodes[-1]["platforms"] += platforms
+    builder["nodes"] = tuple(BuilderNode(n["name"], n["status"], n["platforms"]) for n in nodes)
     return builder
 
 

@@ -78,8 +78,9 @@ def record(plan: Plan, targets: Iterable[str], arch: str, metadata: Mapping[str,
 
 @dataclass(frozen=True)
 class Merge:
-    """One multi-platform tag: the index `reference`, made of each platform's pushed image."""
+    """One multi-platform tag: the index `reference` of image `name`, made of each platform's pushed image."""
 
+    name: str
     reference: str
     sources: tuple[str, ...]  # repository@digest, one per platform, in the order the files were given
     platforms: tuple[str, ...]
@@ -103,7 +104,7 @@ def merges(records: Iterable[Mapping[str, Any]]) -> list[Merge]:
         if len({e["reference"] for e in entries}) != 1:
             raise ConfigError(f"merge: {name} has other tags on other platforms "
                               f"({', '.join(sorted({e['reference'] for e in entries}))}); use one TAG and PREFIX")
-        out.append(Merge(entries[0]["reference"], tuple(f"{e['repository']}@{e['digest']}" for e in entries),
+        out.append(Merge(name, entries[0]["reference"], tuple(f"{e['repository']}@{e['digest']}" for e in entries),
                          tuple(platforms)))
     return out
 
@@ -131,13 +132,24 @@ def read_records(paths: Iterable[Path]) -> list[dict[str, Any]]:
     return out
 
 
-def merge(engine: Any, records: list[dict[str, Any]], out: Callable[[str], None]) -> list[Merge]:
-    """Tag every image's index from the recorded digests, the images' annotations on it."""
-    done = merges(records)
-    for item in done:
+def merged_record(done: Iterable[tuple[Merge, str]]) -> dict[str, Any]:
+    """`merge --digests-file`: each image's tag and the digest of the index pushed for it, what CI signs and
+    attests (`<repository>@<digest>`: a tag can be moved, a digest names these bytes)."""
+    images = {item.name: {"reference": item.reference, "repository": item.reference.rsplit(":", 1)[0],
+                          "digest": digest, "platforms": list(item.platforms)} for item, digest in done}
+    return {"images": images}
+
+
+def merge(engine: Any, records: list[dict[str, Any]], out: Callable[[str], None]) -> list[tuple[Merge, str]]:
+    """Tag every image's index from the recorded digests, the images' annotations on it; each with the digest
+    the registry gives the index."""
+    done = []
+    for item in merges(records):
         annotations = index_annotations(_image_manifest(engine, source) for source in item.sources)
         engine.imagetools_create(item.reference, item.sources, annotations)
-        out(f"{item.reference}: {', '.join(item.platforms)}")
+        digest = engine.digest(item.reference)
+        out(f"{item.reference}@{digest}: {', '.join(item.platforms)}")
+        done.append((item, digest))
     return done
 
 

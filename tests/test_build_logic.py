@@ -12,7 +12,7 @@ from python_on_whales import DockerClient
 from generator import build, doctor
 from generator.build import bake_arguments, bake_call, resolve_targets
 from generator.config import BakeOptions, parse_docker_options
-from generator.engine import Engine, EngineError, EngineFacts
+from generator.engine import BuilderNode, Engine, EngineError, EngineFacts
 from generator.errors import ConfigError
 
 from .conftest import ALL_OFF, plan_of
@@ -81,6 +81,21 @@ def test_load_is_applied_to_the_asked_targets_only():
 def test_doctor_passes_on_a_capable_engine():
     checks = doctor.engine_checks(GOOD_FACTS, plan_of(**{**ALL_OFF, "Build_Basic": "1", "Platform": "amd64,arm64"}))
     assert doctor.failed(checks) == []
+
+
+def test_doctor_lists_each_node_of_the_builder_with_its_platforms():
+    nodes = (BuilderNode("default", "running", ("linux/amd64", "linux/amd64/v2")),
+             BuilderNode("arm-host", "running", ("linux/arm64",)), BuilderNode("spare", "inactive", ()))
+    plan = plan_of(**{**ALL_OFF, "Build_Basic": "1", "Platform": "amd64,arm64"})
+    facts = _facts(builder_name="multi", builder_driver="docker-container",
+                   builder_platforms=("linux/amd64", "linux/amd64/v2", "linux/arm64"), builder_nodes=nodes)
+    lines = [line for check in doctor.engine_checks(facts, plan) for line in check.lines()]
+    assert [line for line in lines if " node " in line] == [
+        "[  ok] builder multi node default: linux/amd64, linux/amd64/v2",
+        "[  ok] builder multi node arm-host: linux/arm64",
+        "[  ok] builder multi node spare: no platforms reported (inactive)",
+    ]
+    assert doctor.failed(doctor.engine_checks(facts, plan)) == []  # the nodes together have both platforms
 
 
 def test_doctor_stops_at_an_unreachable_daemon_with_the_fix():

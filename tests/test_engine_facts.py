@@ -17,7 +17,7 @@ import pytest
 from python_on_whales import DockerClient
 
 from generator import build
-from generator.engine import Bake, Engine, EngineError, EngineFacts, parse_info, parse_inspect
+from generator.engine import Bake, BuilderNode, Engine, EngineError, EngineFacts, parse_info, parse_inspect
 
 from .conftest import plan_of
 
@@ -46,6 +46,47 @@ def test_buildx_inspect_gives_the_builder_name_driver_and_node_platforms(buildx)
     assert {"linux/amd64", "linux/arm64"} <= set(builder["platforms"])
     # labels and GC policies (indented, or after `Nodes:`) are not taken for the builder's own keys
     assert all(p.startswith("linux/") for p in builder["platforms"])
+
+
+@pytest.mark.parametrize("buildx", sorted(BUILDX))
+def test_the_default_builder_has_one_node_with_the_builders_platforms(buildx):
+    builder = parse_inspect((DATA / "engine" / BUILDX[buildx][0]).read_text(encoding="utf-8"))
+    assert builder["nodes"] == (BuilderNode("default", "running", builder["platforms"]),)
+
+
+def test_each_appended_node_keeps_its_own_platforms_and_a_stopped_one_its_status():
+    # What `docker buildx create --append` makes: the 0.29.1 answer with two more node blocks after the first
+    # (this machine has no second node to ask; the blocks are the same `Key: value` lines every node prints).
+    text = (DATA / "engine" / BUILDX["0.29"][0]).read_text(encoding="utf-8") + (
+        "\nName:             arm-host\nEndpoint:         ssh://arm-host\nStatus:           running\n"
+        "BuildKit version: v0.25.1\nPlatforms:        linux/arm64, linux/arm/v7\nLabels:\n"
+        " org.mobyproject.buildkit.worker.executor: oci\n"
+        "\nName:             spare\nEndpoint:         ssh://spare\nStatus:           inactive\nPlatforms:\n")
+    builder = parse_inspect(text)
+    first, arm, spare = builder["nodes"]
+    assert (first.name, arm.name, spare.name) == ("default", "arm-host", "spare")
+    assert "linux/amd64" in first.platforms and "linux/arm/v7" not in first.platforms
+    assert arm == BuilderNode("arm-host", "running", ("linux/arm64", "linux/arm/v7"))
+    assert spare == BuilderNode("spare", "inactive", ())
+    assert builder["platforms"] == first.platforms + arm.platforms
+    assert builder["name"] == "default"  # a node's Name: is not the builder's
+
+
+def _fake_docker(tmp_path, answer: str) -> Engine:
+    """An engine whose docker CLI prints `answer` and records its arguments."""
+    script = tmp_path / "docker"
+    script.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/args\nprintf '%s' '{answer}'\n")
+    script.chmod(0o755)
+    return Engine(DockerClient(client_call=[str(script)]))
+
+
+def test_the_digest_of_a_tag_is_what_imagetools_says_its_manifest_is(tmp_path):
+    engine = _fake_docker(tmp_path, '{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:ab"}')
+    assert engine.digest("reg/fate/fateflow:t") == "sha256:ab"
+    asked = (tmp_path / "args").read_text().strip()
+    assert asked == "buildx imagetools inspect reg/fate/fateflow:t --format {{json .Manifest}}"
+    with pytest.raises(EngineError, match="cannot read the digest of reg/fate/fateflow:t"):
+        _fake_docker(tmp_path, "not json").digest("reg/fate/fateflow:t")
 
 
 def test_the_default_engine_starts_commands_as_python_on_whales_default_client_does():

@@ -107,3 +107,43 @@ def test_the_index_gets_the_oci_annotations_every_platform_shares():
     arm = {"annotations": {"org.opencontainers.image.revision": "r", "org.opencontainers.image.title": "y"}}
     assert merge.index_annotations([amd, arm]) == ("index:org.opencontainers.image.revision=r",)
     assert merge.index_annotations([{}, amd]) == ()
+
+
+class _Registry:
+    """A registry as `merge` sees it through the engine: manifests by reference, the index each create pushes."""
+
+    def __init__(self, manifests: dict):
+        self.manifests, self.created = dict(manifests), []
+
+    def manifest(self, reference: str) -> dict:
+        return self.manifests[reference]
+
+    def imagetools_create(self, tag: str, sources, annotations=()) -> None:
+        self.created.append((tag, tuple(sources), tuple(annotations)))
+        self.manifests[tag] = {"digest": f"sha256:index-of-{len(self.created)}"}
+
+    def digest(self, reference: str) -> str:
+        return self.manifests[reference]["digest"]
+
+
+def test_merge_records_the_digest_of_each_index_it_pushed_for_signing_by_digest():
+    revision = {"annotations": {"org.opencontainers.image.revision": "r"}}
+    registry = _Registry({"reg/fate/fateflow@sha256:a": revision, "reg/fate/fateflow@sha256:b": revision})
+    lines: list[str] = []
+    done = merge.merge(registry, [_record("linux/amd64", "sha256:a"), _record("linux/arm64", "sha256:b")],
+                       lines.append)
+    assert registry.created == [("reg/fate/fateflow:t", ("reg/fate/fateflow@sha256:a", "reg/fate/fateflow@sha256:b"),
+                                 ("index:org.opencontainers.image.revision=r",))]
+    assert merge.merged_record(done) == {"images": {"fateflow": {
+        "reference": "reg/fate/fateflow:t", "repository": "reg/fate/fateflow", "digest": "sha256:index-of-1",
+        "platforms": ["linux/amd64", "linux/arm64"]}}}
+    assert lines == ["reg/fate/fateflow:t@sha256:index-of-1: linux/amd64, linux/arm64"]
+
+
+def test_a_registry_port_stays_in_the_merged_repository():
+    record = {"platform": "linux/amd64", "images": {"fateflow": {"reference": "127.0.0.1:5000/fate/fateflow:t",
+                                                                 "repository": "127.0.0.1:5000/fate/fateflow",
+                                                                 "digest": "sha256:a"}}}
+    registry = _Registry({"127.0.0.1:5000/fate/fateflow@sha256:a": {}})
+    done = merge.merge(registry, [record], lambda _: None)
+    assert merge.merged_record(done)["images"]["fateflow"]["repository"] == "127.0.0.1:5000/fate/fateflow"

@@ -1,4 +1,7 @@
-"""The GitHub Actions workflow that builds and pushes the images: valid, hardened, and wired to bake.
+"""The GitHub Actions workflows that build and push the images: valid, hardened, and wired to fate-builder.
+
+fate-images.yml bakes the committed docker-bake.hcl on one runner; release.yml builds each platform on its
+native runner with `fate-builder bake --platform-only`, merges by digest and signs.
 
 Checked offline: the workflow schema ships inside check-jsonschema and zizmor runs with --offline;
 both get an unreachable proxy so that any attempt to go online fails instead of passing silently.
@@ -16,8 +19,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML  # a dependency of check-jsonschema, so there with the test extras
 
-from generator import catalog
-from generator.config import load_config
+from generator import catalog, merge
+from generator.config import SETTING_NAMES, load_config
 from generator.render import bake_variables
 
 from .conftest import ROOT
@@ -25,6 +28,8 @@ from .conftest import ROOT
 _BAKE_VARIABLES = frozenset(bake_variables(load_config(environ={})))
 
 WORKFLOW = ROOT / ".github" / "workflows" / "fate-images.yml"
+RELEASE_WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
+WORKFLOWS = [WORKFLOW, RELEASE_WORKFLOW]
 BAKE_FILE = ROOT / "docker-bake.hcl"
 BIN = Path(sys.executable).parent
 
@@ -40,8 +45,8 @@ _NO_NETWORK = {
 }
 
 
-def _load() -> dict:
-    return YAML(typ="safe").load(WORKFLOW.read_text(encoding="utf-8"))
+def _load(path: Path = WORKFLOW) -> dict:
+    return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
 
 
 def _tool(name: str) -> Path:
@@ -99,9 +104,10 @@ def _upstream(workflow: dict, job_id: str) -> set[str]:
 # --- the linters, offline ---------------------------------------------------------------
 
 
-def test_workflow_is_valid_against_the_github_workflow_schema_without_network():
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_is_valid_against_the_github_workflow_schema_without_network(path):
     result = subprocess.run(
-        [str(_tool("check-jsonschema")), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+        [str(_tool("check-jsonschema")), "--builtin-schema", "vendor.github-workflows", str(path)],
         capture_output=True,
         text=True,
         env=_offline_env(),
@@ -111,8 +117,9 @@ def test_workflow_is_valid_against_the_github_workflow_schema_without_network():
     assert "ok -- validation done" in result.stdout
 
 
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 @pytest.mark.parametrize("persona", ["regular", "pedantic"])
-def test_zizmor_finds_nothing_offline_not_even_informational(persona):
+def test_zizmor_finds_nothing_offline_not_even_informational(persona, path):
     result = subprocess.run(
         [
             str(_tool("zizmor")),
@@ -122,7 +129,7 @@ def test_zizmor_finds_nothing_offline_not_even_informational(persona):
             persona,
             "--format",
             "json",
-            str(WORKFLOW),
+            str(path),
         ],
         capture_output=True,
         text=True,
@@ -138,16 +145,18 @@ def test_zizmor_finds_nothing_offline_not_even_informational(persona):
 
 
 def test_every_action_is_pinned_to_a_commit_digest_with_its_release_in_a_comment():
-    workflow = _load()
-    text = WORKFLOW.read_text(encoding="utf-8")
-    uses = [s["uses"] for _, _, s in _steps(workflow) if "uses" in s]
-    uses += [job["uses"] for job in workflow["jobs"].values() if "uses" in job]
-    assert uses
-    for ref in uses:
-        assert SHA_RE.match(ref), f"{ref} is not pinned to a 40-hex commit digest"
-        comment = re.search(rf"uses:\s*{re.escape(ref)}\s+#\s*v\d+\.\d+\.\d+\s*$", text, re.MULTILINE)
-        assert comment, f"{ref} has no '# vX.Y.Z' comment naming its release"
-    # One digest per action: two pins of the same action would be two versions of it.
+    uses = []
+    for path in WORKFLOWS:
+        workflow, text = _load(path), path.read_text(encoding="utf-8")
+        found = [s["uses"] for _, _, s in _steps(workflow) if "uses" in s]
+        found += [job["uses"] for job in workflow["jobs"].values() if "uses" in job]
+        assert found, path.name
+        for ref in found:
+            assert SHA_RE.match(ref), f"{path.name}: {ref} is not pinned to a 40-hex commit digest"
+            comment = re.search(rf"uses:\s*{re.escape(ref)}\s+#\s*v\d+\.\d+\.\d+\s*$", text, re.MULTILINE)
+            assert comment, f"{path.name}: {ref} has no '# vX.Y.Z' comment naming its release"
+        uses += found
+    # One digest per action, in both workflows: two pins of the same action would be two versions of it.
     by_action: dict[str, set[str]] = {}
     for ref in uses:
         action, _, digest = ref.partition("@")
@@ -163,21 +172,24 @@ def test_permissions_are_read_only_at_the_top_and_stated_for_every_job():
         assert all(level in ("read", "none") for level in job["permissions"].values()), job_id
 
 
-def test_checkouts_do_not_leave_the_token_in_git_config():
-    checkouts = [s for _, _, s in _steps(_load()) if s.get("uses", "").startswith("actions/checkout@")]
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_checkouts_do_not_leave_the_token_in_git_config(path):
+    checkouts = [s for _, _, s in _steps(_load(path)) if s.get("uses", "").startswith("actions/checkout@")]
     assert len(checkouts) >= 2
     for step in checkouts:
         assert step.get("with", {}).get("persist-credentials") is False, step["name"]
 
 
-def test_no_run_script_expands_an_expression_inputs_go_through_env():
-    for job_id, _, step in _steps(_load()):
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_no_run_script_expands_an_expression_inputs_go_through_env(path):
+    for job_id, _, step in _steps(_load(path)):
         if "run" in step:
             assert "${{" not in step["run"], f"{job_id}: '{step['name']}' expands an expression in its script"
 
 
-def test_secrets_are_only_read_by_the_login_step_of_a_job_with_an_environment():
-    workflow = _load()
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_secrets_are_only_read_by_the_login_step_of_a_job_with_an_environment(path):
+    workflow = _load(path)
     for job_id, _, step in _steps(workflow):
         text = json.dumps(step)
         if "secrets." in text:
@@ -186,8 +198,9 @@ def test_secrets_are_only_read_by_the_login_step_of_a_job_with_an_environment():
     assert "secrets." not in json.dumps(workflow.get("env", {}))
 
 
-def test_runs_are_serialised_per_ref_and_every_job_has_a_timeout():
-    workflow = _load()
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_runs_are_serialised_per_ref_and_every_job_has_a_timeout(path):
+    workflow = _load(path)
     concurrency = workflow["concurrency"]
     assert "github.workflow" in concurrency["group"] and "github.ref" in concurrency["group"]
     assert concurrency["cancel-in-progress"] is False  # never kill a push half-way
@@ -372,11 +385,13 @@ def test_arm64_adds_the_platform_for_the_basic_group_and_is_refused_for_others(t
         ("INPUT_NAMESPACE", "a b"),
     ],
 )
-def test_malformed_or_hostile_inputs_stop_the_run_before_any_output(tmp_path, name, value):
-    result, out = _settings(tmp_path, **{name: value})
+@pytest.mark.parametrize("workflow", ["fate-images", "release"])
+def test_malformed_or_hostile_inputs_stop_the_run_before_any_output(tmp_path, name, value, workflow):
+    settings = _settings if workflow == "fate-images" else _release_settings
+    result, out = settings(tmp_path, **{name: value})
     assert result.returncode != 0
     assert out == {}
-    assert not (tmp_path / "pwned").exists()
+    assert not (tmp_path / "pwned").exists() and not (ROOT / "pwned").exists()
     assert value not in result.stdout  # the error names the rule, never echoes the input
 
 
@@ -418,3 +433,174 @@ def test_the_default_group_is_baked_wave_by_wave_children_on_their_parents_pushe
     assert bake["if"] == "steps.settings.outputs.targets != 'default'"
     text = (ROOT / "docker-bake.hcl").read_text(encoding="utf-8")
     assert 'group "wave-1"' in text and 'group "wave-2"' in text
+
+
+# --- release.yml: one native runner per platform, merged by digest, signed --------------------------------
+
+_RELEASE_DEFAULTS = {
+    "INPUT_FATE_VERSION": "v2.2.0",
+    "INPUT_TARGETS": "default",
+    "INPUT_REGISTRY": "docker.io",
+    "INPUT_NAMESPACE": "federatedai",
+    "INPUT_PLATFORMS": "amd64,arm64",
+}
+_EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+def _release() -> dict:
+    return _load(RELEASE_WORKFLOW)
+
+
+def _run_step(tmp_path: Path, script: str, env: dict, cwd: Path = ROOT) -> tuple[subprocess.CompletedProcess, dict]:
+    """A `run:` step as Actions runs it (`bash -e {0}`), its $GITHUB_OUTPUT read back; fate-builder on PATH."""
+    output = tmp_path / "github_output"
+    output.write_text("")
+    path = tmp_path / "step.sh"
+    path.write_text(script)
+    full = {"PATH": f"{BIN}:{os.environ['PATH']}", "HOME": str(tmp_path), "GITHUB_OUTPUT": str(output), **env}
+    result = subprocess.run(["bash", "-e", str(path)], capture_output=True, text=True, env=full, cwd=cwd, timeout=120)
+    values = dict(line.split("=", 1) for line in output.read_text().splitlines() if line)
+    return result, values
+
+
+def _release_settings(tmp_path: Path, **inputs: str) -> tuple[subprocess.CompletedProcess, dict]:
+    step = _step_named(_release(), "plan", "settings")
+    return _run_step(tmp_path, step["run"], {**_RELEASE_DEFAULTS, **inputs})
+
+
+def _references(job: dict, namespace: str) -> set[str]:
+    """The `<namespace>.X` names a job's expressions read (matrix.platform, needs.plan.outputs.tag, ...)."""
+    text = json.dumps(job)
+    return {m for e in _EXPRESSION.findall(text) for m in re.findall(rf"\b{re.escape(namespace)}\.([\w.-]+)", e)}
+
+
+def test_release_settings_name_the_registry_in_the_prefix_and_the_line_from_the_version(tmp_path):
+    result, out = _release_settings(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert out == {"version": "2.2.0", "ref": "v2.2.0", "line": "2.x", "tag": "2.2.0-release", "targets": "default",
+                   "registry": "docker.io", "prefix": "docker.io/federatedai", "platforms": "amd64,arm64"}
+    result, out = _release_settings(tmp_path, INPUT_FATE_VERSION="1.11.2", INPUT_REGISTRY="Index.Docker.IO",
+                                    INPUT_PLATFORMS=" amd64 ")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (out["line"], out["prefix"], out["platforms"]) == ("1.x", "docker.io/federatedai", "amd64")
+
+
+@pytest.mark.parametrize("name,value", [("INPUT_FATE_VERSION", "v3.0.0"), ("INPUT_PLATFORMS", "amd64,riscv64"),
+                                        ("INPUT_PLATFORMS", "amd64\nprefix=evil")])
+def test_a_release_of_an_unknown_line_or_platform_stops_the_plan_before_any_output(tmp_path, name, value):
+    result, out = _release_settings(tmp_path, **{name: value})
+    assert result.returncode != 0 and out == {}
+    assert value not in result.stdout
+
+
+def test_the_build_matrix_is_what_fate_builder_plans_one_native_runner_per_platform(tmp_path):
+    workflow = _release()
+    plan_job, build_job = workflow["jobs"]["plan"], workflow["jobs"]["build"]
+    assert plan_job["outputs"]["matrix"] == "${{ steps.plan.outputs.matrix }}"
+    assert build_job["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    assert build_job["runs-on"] == "${{ matrix.runner }}"
+    # The plan step, run as the workflow runs it, with the settings the settings step gives.
+    _, settings = _release_settings(tmp_path)
+    step = _step_named(workflow, "plan", "plan")
+    assert re.search(r"\bfate-builder plan --format matrix\b", step["run"])
+    env = {k: settings[_EXPRESSION.fullmatch(v).group(1).rsplit(".", 1)[1]] for k, v in step["env"].items()}
+    result, out = _run_step(tmp_path, step["run"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    matrix = json.loads(out["matrix"])
+    assert {(e["platform"], e["runner"]) for e in matrix["include"]} == {
+        ("linux/amd64", "ubuntu-24.04"), ("linux/arm64", "ubuntu-24.04-arm")}
+    # Every matrix value the build job reads is in each entry fate-builder plans.
+    used = _references(build_job, "matrix")
+    assert {"platform", "runner", "arch", "digests"} <= used
+    assert all(used <= set(entry) for entry in matrix["include"]), (used, matrix)
+    # Native runners: no emulation anywhere in the release.
+    assert not [s for _, _, s in _steps(workflow) if s.get("uses", "").startswith("docker/setup-qemu-action@")]
+
+
+def test_every_output_a_job_reads_is_one_its_needed_job_declares():
+    workflow = _release()
+    for job_id, job in workflow["jobs"].items():
+        for ref in _references(job, "needs"):
+            needed, kind, name = ref.split(".", 2)
+            assert needed in _needs(job) and kind == "outputs", (job_id, ref)
+            assert name in workflow["jobs"][needed].get("outputs", {}), (job_id, ref)
+        step_ids = {s.get("id") for s in job.get("steps", [])}
+        for ref in _references(job, "steps"):
+            assert ref.split(".", 1)[0] in step_ids, (job_id, ref)
+
+
+def test_each_platform_bakes_alone_with_release_on_and_uploads_the_digests_it_wrote():
+    workflow = _release()
+    steps = workflow["jobs"]["build"]["steps"]
+    bakes = [(i, s) for i, s in enumerate(steps) if "fate-builder bake" in s.get("run", "")]
+    assert len(bakes) == 1
+    index, bake = bakes[0]
+    command = r'fate-builder bake --push --platform-only "\$RELEASE_PLATFORM" --digests-file "\$RELEASE_DIGESTS"'
+    assert re.search(command, bake["run"])
+    env = bake["env"]
+    assert (env["RELEASE_PLATFORM"], env["RELEASE_DIGESTS"]) == ("${{ matrix.platform }}", "${{ matrix.digests }}")
+    assert env["RELEASE"] == "1" and env["Platform"] == "${{ needs.plan.outputs.platforms }}"
+    assert "CACHE" not in env  # both platforms would write the one cache reference of each image
+    # The script's own names are none of fate-builder's settings or bake variables (it passes those on).
+    own = {k for k in env if k.startswith("RELEASE_")}
+    assert not own & (_BAKE_VARIABLES | set(SETTING_NAMES))
+    assert set(env) - own <= _BAKE_VARIABLES | set(SETTING_NAMES), set(env) - own
+    before = [s.get("uses", "").partition("@")[0] for s in steps[:index]]
+    assert "docker/setup-buildx-action" in before and "docker/login-action" in before  # push by digest, logged in
+    uploads = [s for s in steps[index:] if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert len(uploads) == 1
+    upload = uploads[0]["with"]
+    assert upload["path"] == f"{bake['working-directory'].removeprefix('./')}/${{{{ matrix.digests }}}}"
+    assert upload["name"] == "digests-${{ matrix.arch }}" and upload["if-no-files-found"] == "error"
+
+
+def test_the_merge_job_downloads_every_platforms_digests_and_merges_them_after_all_builds(tmp_path):
+    workflow = _release()
+    merge_job = workflow["jobs"]["merge"]
+    assert "build" in _needs(merge_job)
+    steps = merge_job["steps"]
+    downloads = [s["with"] for s in steps if s.get("uses", "").startswith("actions/download-artifact@")]
+    assert downloads == [{"pattern": "digests-*", "path": "digests", "merge-multiple": True}]
+    uploads = [s["with"]["name"] for _, _, s in _steps(workflow) if s.get("uses", "").startswith("actions/upload-")]
+    upload_name = next(name for name in uploads if "matrix.arch" in name)
+    assert re.fullmatch(downloads[0]["pattern"].replace("*", ".*"), upload_name.replace("${{ matrix.arch }}", "arm64"))
+    merges = [s["run"] for s in steps if "fate-builder merge" in s.get("run", "")]
+    assert merges == ["fate-builder merge digests/*.json --digests-file merged.json"]
+    # The sign job's matrix: the images step run on what `merge --digests-file` writes.
+    record = merge.merged_record([
+        (merge.Merge("fateflow", "docker.io/federatedai/fateflow:2.2.0-release", ("a@sha256:1", "a@sha256:2"),
+                     ("linux/amd64", "linux/arm64")), "sha256:" + "f" * 64)])
+    (tmp_path / "merged.json").write_text(json.dumps(record))
+    result, out = _run_step(tmp_path, _step_named(workflow, "merge", "images")["run"], {}, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert merge_job["outputs"]["images"] == "${{ steps.images.outputs.matrix }}"
+    assert json.loads(out["matrix"]) == {"include": [
+        {"image": "fateflow", "repository": "docker.io/federatedai/fateflow", "digest": "sha256:" + "f" * 64}]}
+
+
+def test_signing_and_attestation_name_each_merged_index_by_its_digest():
+    workflow = _release()
+    sign = workflow["jobs"]["sign"]
+    assert "merge" in _needs(sign)
+    assert sign["strategy"]["matrix"] == "${{ fromJSON(needs.merge.outputs.images) }}"
+    steps = sign["steps"]
+    cosign = [s for s in steps if "cosign sign" in s.get("run", "")]
+    assert len(cosign) == 1 and cosign[0]["run"].strip() == 'cosign sign --yes "$IMAGE"'
+    assert cosign[0]["env"]["IMAGE"] == "${{ matrix.repository }}@${{ matrix.digest }}"
+    uses = [s.get("uses", "").partition("@")[0] for s in steps]
+    assert uses.index("sigstore/cosign-installer") < steps.index(cosign[0])
+    attest = [s["with"] for s in steps if s.get("uses", "").startswith("actions/attest-build-provenance@")]
+    assert attest == [{"subject-name": "${{ matrix.repository }}", "subject-digest": "${{ matrix.digest }}",
+                       "push-to-registry": True, "create-storage-record": False}]
+    assert _references(sign, "matrix") <= {"image", "repository", "digest"}
+
+
+def test_release_permissions_are_read_only_but_the_oidc_token_and_attestations_of_the_sign_job():
+    workflow = _release()
+    assert workflow["permissions"] == {"contents": "read"}
+    for job_id, job in workflow["jobs"].items():
+        assert "permissions" in job, f"job {job_id} inherits instead of stating its permissions"
+        writes = {k for k, level in job["permissions"].items() if level == "write"}
+        assert writes == ({"id-token", "attestations"} if job_id == "sign" else set()), (job_id, writes)
+    # The registry login uses the secrets, so no job needs packages: write (GITHUB_TOKEN pushing to ghcr.io would).
+    assert "packages" not in json.dumps([job["permissions"] for job in workflow["jobs"].values()])

@@ -81,6 +81,16 @@ def test_doctor_passes_on_the_provisioned_engine(workspace):
     no_traceback(result)
 
 
+def test_doctor_lists_the_default_builders_one_node_with_the_platforms_buildx_gives_it(workspace):
+    from python_on_whales import docker
+
+    nodes = docker.buildx.inspect().nodes  # python-on-whales' reading (`buildx ls`), not fate-builder's
+    result = workspace.run("doctor", settings=workspace.settings("nodes", **only("Basic")))
+    shown = [line for line in result.output.splitlines() if " node " in line]
+    assert shown == [f"[  ok] builder default node {n.name}: {', '.join(n.platforms)}" for n in nodes], result.explain()
+    assert len(nodes) == 1 and "linux/amd64" in nodes[0].platforms
+
+
 def test_failing_run_step_fails_the_bake_naming_that_target_and_the_others_are_built(workspace):
     tree = workspace.tree(fail=("fateboard",))  # `RUN false` in docker/fateboard; a fresh nonce, nothing cached
     settings = workspace.settings("fault", **only("Basic", "Spark"), Docker_Options="--progress=plain")

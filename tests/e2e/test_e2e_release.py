@@ -124,9 +124,18 @@ def test_two_platform_bakes_merged_by_digest_list_the_manifests_of_one_multi_pla
         recorded = json.loads(path.read_text())
         assert recorded["platform"] == f"linux/{arch}" and set(recorded["images"]) == set(names), recorded
         files.append(str(path))
-    merged = workspace.run("merge", *files, settings=settings)
+    signed = workspace.root / "merged.json"
+    merged = workspace.run("merge", *files, "--digests-file", str(signed), settings=settings)
     assert merged.returncode == 0, merged.explain()
 
     assert {name: _platform_manifests(namespace, name) for name in names} == expected
+    # What a release signs: each tag's index by the digest the registry serves for the tag.
+    recorded = json.loads(signed.read_text())["images"]
+    for name in names:
+        status, headers, _ = registry_manifest(f"{namespace}/{name}", TAG, accept=OCI_INDEX)
+        assert status == 200, (name, status)
+        served = {k.lower(): v for k, v in headers.items()}["docker-content-digest"]
+        assert recorded[name]["digest"] == served, (name, recorded[name])
+        assert recorded[name]["repository"] == f"{settings['PREFIX']}/{name}"
     status, _, index = registry_manifest(f"{namespace}/fateflow", TAG, accept=OCI_INDEX)
     assert index["annotations"]["org.opencontainers.image.revision"] == REVISION_A, index
