@@ -104,12 +104,14 @@ def _apache_mirror(root: Path, good: str, bad: str) -> Path:
 
 def _fetch_hadoop(root: Path, jre: str, mirror: str, version: str, out: Path) -> subprocess.CompletedProcess[str]:
     """fateflow-spark's hadoop-dist for amd64 and arm64, its download from `mirror` given the way
-    fate-builder gives it (the `network` secret), on the host network to reach loopback."""
+    fate-builder gives it (the `network` secret), on the host network to reach loopback. Without
+    the cache: the mirror (a secret) is not part of the step's cache key, so a cached step would
+    fetch nothing from this run's mirror."""
     config = load_config(environ={}, overrides={"APACHE_MIRROR": mirror})
     secret = write(root / f"network-{version}", network_file(config), 0o600)
     dockerfile = DOCKER / "v2" / "fateflow-spark" / "Dockerfile"
     return subprocess.run(
-        ["docker", "buildx", "build", "--progress=plain", "--network=host", "--allow=network.host",
+        ["docker", "buildx", "build", "--progress=plain", "--no-cache", "--network=host", "--allow=network.host",
          "--platform=linux/amd64,linux/arm64", "--target=hadoop-dist", f"--build-arg=HADOOP_VERSION={version}",
          f"--secret=id=network,src={secret}", f"--build-context=docker.io/library/{JRE}={jre}",
          f"--output=type=local,dest={out}", "-f", str(dockerfile), str(dockerfile.parent)],
