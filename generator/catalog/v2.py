@@ -68,8 +68,10 @@ IMAGES = (
     # KubeFATE v2.0.0's Spark party: fateflow-spark, spark-master, spark-worker (docker-compose-spark.yml);
     # spark-base is their common parent, as in FATE-Builder's 2.x build.sh.
     img("fateflow-spark", "fateflow", "v2/fateflow-spark", "Spark",
-        "fateflow with Spark (JRE 8, SPARK_HOME) and pyspark pinned to that Spark",
-        "fateflow 加 Spark（JRE 8、SPARK_HOME）与同版本的 pyspark", arm64=True),
+        "fateflow with Spark (JRE 8, SPARK_HOME), Hadoop's HDFS client (HADOOP_HOME, libhdfs) and pyspark "
+        "pinned to that Spark",
+        "fateflow 加 Spark（JRE 8、SPARK_HOME）、Hadoop 的 HDFS 客户端（HADOOP_HOME、libhdfs）与同版本的 pyspark",
+        arm64=True),
     img("spark-base", "fateflow-spark", "v2/spark-base", "Spark",
         "fateflow-spark with Spark at /spark; parent of spark-master and spark-worker",
         "Spark 位于 /spark 的 fateflow-spark；spark-master 与 spark-worker 的父镜像", arm64=True),
