@@ -18,7 +18,8 @@ file (read from `fate-builder bake --print`, nothing restated here) and the vari
 reproduced: its Dockerfiles are not these, and the stand-in benchmark (benchmarks/bench.py)
 measures what repackaging costs. Which images changed is judged by their layers.
 
-Writes benchmarks/results/real-latest.json and prints a table; `--publish` writes the table
+Writes benchmarks/results/real-latest.json (and each round's output, real-<strategy>-<case>.log)
+and prints a table; `--publish` writes the table
 into benchmarks/README.md. Needs the engine (`make engine`), mmdebstrap and about 30 GB of disk.
 """
 
@@ -38,7 +39,7 @@ from testsupport import scrubbed_environ
 from testsupport.constants import ROOT
 from testsupport.real_fate import GATEWAY, REGISTRY, extract
 
-from .engine import BenchError, changed, layers, prune_build_cache, remove_under, run_timed
+from .engine import BenchError, Timed, changed, layers, prune_build_cache, remove_under, run_timed
 
 TAG = "v2.1.1"
 PREFIX = f"{REGISTRY}/fbbench"
@@ -102,20 +103,27 @@ def build_commands(work: Path) -> list[list[str]]:
     return commands
 
 
-def fate_builder_build(work: Path) -> float:
-    timed = run_timed([sys.executable, "-m", "generator", "bake", *TARGETS, "--load"], cwd=str(work),
-                      env=scrubbed_environ({"PYTHONPATH": str(ROOT)}))
+def _keep(log: Path, timed: Timed) -> None:
+    with log.open("a") as out:
+        out.writelines(f"{at:8.1f} {line}" for at, line in timed.lines)
+
+
+def fate_builder_build(work: Path, log: Path) -> float:
+    timed = run_timed([sys.executable, "-m", "generator", "bake", *TARGETS, "--load", "--progress", "plain"],
+                      cwd=str(work), env=scrubbed_environ({"PYTHONPATH": str(ROOT)}))
+    _keep(log, timed)
     if timed.returncode != 0:
         raise BenchError(f"fate-builder bake failed:\n{timed.text()[-2000:]}")
     return timed.seconds
 
 
-def sequential_build(work: Path) -> float:
+def sequential_build(work: Path, log: Path) -> float:
     env = {**scrubbed_environ(), **plan_env(work)}
     commands = build_commands(work)
     start = time.perf_counter()
     for argv in commands:
         timed = run_timed(argv, cwd=str(work), env=env)
+        _keep(log, timed)
         if timed.returncode != 0:
             raise BenchError(f"{' '.join(argv[:3])} ... {argv[-1]} failed:\n{timed.text()[-2000:]}")
     return time.perf_counter() - start
@@ -129,13 +137,16 @@ def rounds(strategy: str, work: Path, fate_dir: Path) -> list[Round]:
     refs = [f"{PREFIX}/{name}:2.1.1-bench" for name in IMAGES]
     remove_under(PREFIX)
     prune_build_cache()
+    RESULTS.mkdir(exist_ok=True)
+    for case in ("cold", "warm", "incremental"):
+        (RESULTS / f"real-{strategy}-{case}.log").unlink(missing_ok=True)
     out = []
     for case in ("cold", "warm", "incremental"):
         if case == "incremental":
             with (fate_dir / EDITED).open("a") as f:
                 f.write(f"# benchmark edit {time.time_ns()}\n")
         before = layers(refs)
-        seconds = build(work)
+        seconds = build(work, RESULTS / f"real-{strategy}-{case}.log")
         out.append(Round(strategy, case, round(seconds, 1), changed(before, layers(refs))))
         print(f"{strategy:13} {case:12} {seconds:8.1f} s  rebuilt: {', '.join(out[-1].rebuilt) or '-'}", flush=True)
     return out
@@ -182,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         print(f"bench-real: {exc}", file=sys.stderr)
         return 1
+    finally:
+        remove_under(PREFIX)  # 15 GB of images; under disk pressure BuildKit's GC evicts cache first
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "real-latest.json").write_text(json.dumps([asdict(r) for r in found], indent=2) + "\n")
     text = table(found)

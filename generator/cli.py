@@ -13,7 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
-from . import formats
+from . import deployment, formats
 from .config import PROGRESS_MODES, PROJECT_FILE, SETTING_NAMES, Config, load_config
 from .errors import ConfigError, FateBuilderError
 from .plan import Plan, build_plan
@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("plan", "show what the configuration builds")
     p.add_argument("--format", choices=formats.FORMATS, default="table")
+    p.add_argument("--deployment", type=Path, metavar="FILE",
+                   help="a Docker Compose file (its variables from the .env beside it): which images it pulls "
+                        "this configuration builds, and what the registry needs for the others")
 
     p = command("bake", "build with docker buildx bake what the settings ask for")
     p.add_argument("targets", nargs="*", metavar="TARGET|GROUP", help="what to build (default: the selection)")
@@ -201,7 +204,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    sys.stdout.write(formats.format_plan(_plan(args), args.format))
+    plan = _plan(args)
+    shown = formats.format_plan(plan, args.format)
+    if args.deployment:
+        found = deployment.read_deployment(args.deployment, os.environ)
+        shown = deployment.add_to(shown, args.format, found, deployment.compare(found.pulled, plan))
+    sys.stdout.write(shown)
     return 0
 
 

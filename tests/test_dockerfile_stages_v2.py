@@ -135,7 +135,10 @@ def tools(stand_in, tmp_path_factory):
         "/fake/fateboard-2.0.0-release.zip": (_fateboard_zip("2.0.0"), 0o644),
         "/fake/fateboard-2.1.0-release.zip": (_fateboard_zip("2.1.0"), 0o644),
     }, "linux/amd64")
-    venv = _image(tmp, stand_in, "v2-venv", {"/usr/local/bin/pip": (FAKE_PIP, 0o755)}, "linux/amd64,linux/arm64")
+    # site-packages: where fateflow-spark puts its .pth line (a venv of Python 3.10 has it there).
+    site_packages = "/data/projects/python/venv/lib/python3.10/site-packages"
+    venv = _image(tmp, stand_in, "v2-venv", {"/usr/local/bin/pip": (FAKE_PIP, 0o755),
+                                             f"{site_packages}/.keep": ("", 0o644)}, "linux/amd64,linux/arm64")
     yield {"maven": f"docker-image://{maven}", "venv": f"docker-image://{venv}"}
     for ref in (maven, venv):
         subprocess.run(["docker", "image", "rm", "-f", ref], capture_output=True)

@@ -225,3 +225,22 @@ def test_eggroll_installs_its_lists_one_after_another():
     assert re.search(r"install-requirements --each \$\{REQUIREMENTS\}", text)
     eggroll, fate = (FATE_FILES / "v2.2.0" / p for p in ("eggroll/requirements.txt", "python/requirements-fate.txt"))
     assert "lmdb==1.3.0" in eggroll.read_text().split() and "lmdb==1.4.1" in fate.read_text().split()
+
+
+def _apt_packages(family: str) -> set[str]:
+    """The packages the apt-get install steps of `family` and its ancestors install."""
+    packages: set[str] = set()
+    for name in (*v2_ancestor_families(family), family):
+        for _, cmd in _runs(name):
+            for args in re.findall(r"(?:apt-get|\$\{apt\}) install ([^;]*)", " ".join(cmd.value)):
+                packages |= {word for word in args.split() if not word.startswith("-")}
+    return packages
+
+
+@pytest.mark.parametrize("tag", TAGS_2X)
+def test_eggroll_has_strace_which_its_egg_pair_bootstrap_runs(tag):
+    """eggroll/bin/roll_pair/egg_pair_bootstrap.sh runs `strace -p` on each egg pair it starts;
+    FATE-Builder's 2.x eggroll image installs it (`yum install -y which strace java-1.8.0-openjdk`)."""
+    assert fate_paths.exists("eggroll/bin/roll_pair/egg_pair_bootstrap.sh", tag)
+    packages = _apt_packages("v2/eggroll")
+    assert {"strace", "tini", "curl"} <= packages

@@ -35,7 +35,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("v2/osx", ("osx-src",), facts=("OSX_VERSION",), fragments=True),
     Family("v2/fateboard", ("fate-board",), fragments=True),
     Family("v2/fate-test", ("fate-test",)),
-    Family("v2/fateflow-spark", ("fate-python",), facts=("SPARK_VERSION",),
+    Family("v2/fateflow-spark", ("fate-python",), facts=("SPARK_VERSION", "HADOOP_VERSION"),
            requirements=("python/requirements-spark.txt", "python/requirements-pulsar.txt",
                          "python/requirements-rabbitmq.txt")),
     Family("v2/spark-base"),
@@ -69,8 +69,10 @@ IMAGES = (
     # KubeFATE v2.0.0's Spark party: fateflow-spark, spark-master, spark-worker (docker-compose-spark.yml);
     # spark-base is their common parent, as in FATE-Builder's 2.x build.sh.
     img("fateflow-spark", "fateflow", "v2/fateflow-spark", "Spark",
-        "fateflow with Spark (JRE 8, SPARK_HOME) and pyspark pinned to that Spark",
-        "fateflow 加 Spark（JRE 8、SPARK_HOME）与同版本的 pyspark", arm64=True),
+        "fateflow with Spark (JRE 8, SPARK_HOME), Hadoop's HDFS client (HADOOP_HOME, libhdfs) and pyspark "
+        "pinned to that Spark",
+        "fateflow 加 Spark（JRE 8、SPARK_HOME）、Hadoop 的 HDFS 客户端（HADOOP_HOME、libhdfs）与同版本的 pyspark",
+        arm64=True),
     img("spark-base", "fateflow-spark", "v2/spark-base", "Spark",
         "fateflow-spark with Spark at /spark; parent of spark-master and spark-worker",
         "Spark 位于 /spark 的 fateflow-spark；spark-master 与 spark-worker 的父镜像", arm64=True),
@@ -136,24 +138,34 @@ NO_LLM: tuple[tuple[Flag, str], ...] = (
 # Python 3.8 (2.0/2.1; pyspark 4.0 needs >=3.9) and supports 3.10 (2.2) and Java 8; upstream's 2.x
 # branches and KubeFATE v2.0.0 used 3.1.3, end of life since 2022 (docker/README.md).
 SPARK = "3.5.9"
+# Hadoop of fateflow-spark's HADOOP_HOME (libhdfs for FATE's HDFS storage), one for the whole line:
+# 3.3 is the Hadoop line Spark 3.5's own jars come from (3.3.4), 3.3.6 its last release; Apache
+# publishes an -aarch64 build of it (libhdfs is native code: from 3.3.1 on), where upstream's
+# 3.2.1 (FATE-Builder's 2.x fateflow-spark, KubeFATE's namenode image) has amd64 only. Its HDFS
+# client talks to KubeFATE's 3.2.1 namenode (Hadoop 3 keeps the client protocol compatible).
+HADOOP = "3.3.6"
 
 RELEASES = (
     Facts("2.0.0", (("PYTHON_VERSION", "3.8"), ("OSX_VERSION", "1.0.0"), ("TORCH", "torch==1.13.1"),
-                    ("SPARK_VERSION", SPARK), ("GPU_TORCH", "1.13.1"), ("FATE_LLM_VERSION", "")),
+                    ("SPARK_VERSION", SPARK), ("HADOOP_VERSION", HADOOP),
+                    ("GPU_TORCH", "1.13.1"), ("FATE_LLM_VERSION", "")),
           "fate_flow/fateflow.env PYTHON=3.8; java/osx/pom.xml osx.version 1.0.0; KubeFATE v2.0.0 .env: "
           "every image 2.0.0-release", absent=NO_LLM),
     Facts("2.1.0", (("PYTHON_VERSION", "3.8"), ("OSX_VERSION", "1.1.0"), ("TORCH", "torch==1.13.1"),
-                    ("SPARK_VERSION", SPARK), ("GPU_TORCH", "1.13.1"), ("FATE_LLM_VERSION", "v2.0.0")),
+                    ("SPARK_VERSION", SPARK), ("HADOOP_VERSION", HADOOP),
+                    ("GPU_TORCH", "1.13.1"), ("FATE_LLM_VERSION", "v2.0.0")),
           "fate_flow/fateflow.env PYTHON=3.8; java/osx/pom.xml osx.version 1.1.0; component tags as 2.2.0 "
           "(same eggroll 3.1.0 and FATE-Board 2.1.0; no deployment file of 2.1 names them)",
           component_tags=("eggroll", "fateboard")),
     Facts("2.1.1", (("PYTHON_VERSION", "3.8"), ("OSX_VERSION", "1.1.0"), ("TORCH", "torch==1.13.1"),
-                    ("SPARK_VERSION", SPARK), ("GPU_TORCH", "1.13.1"), ("FATE_LLM_VERSION", "v2.1.0")),
+                    ("SPARK_VERSION", SPARK), ("HADOOP_VERSION", HADOOP),
+                    ("GPU_TORCH", "1.13.1"), ("FATE_LLM_VERSION", "v2.1.0")),
           "fate_flow/fateflow.env PYTHON=3.8; java/osx/pom.xml osx.version 1.1.0; component tags as 2.2.0 "
           "(same eggroll 3.1.0 and FATE-Board 2.1.0; no deployment file of 2.1 names them)",
           component_tags=("eggroll", "fateboard")),
     Facts("2.2.0", (("PYTHON_VERSION", "3.10"), ("OSX_VERSION", "1.1.0"), ("TORCH", "torch==2.3.1+cpu"),
-                    ("SPARK_VERSION", SPARK), ("GPU_TORCH", "2.3.1"), ("FATE_LLM_VERSION", "v2.2.0")),
+                    ("SPARK_VERSION", SPARK), ("HADOOP_VERSION", HADOOP),
+                    ("GPU_TORCH", "2.3.1"), ("FATE_LLM_VERSION", "v2.2.0")),
           "RELEASE.md: Python 3.10; java/osx/pom.xml osx.version 1.1.0; FATE's 2.2 compose tags eggroll and "
           "fateboard with their own versions", component_tags=("eggroll", "fateboard")),
 )
@@ -162,6 +174,7 @@ FACT_HELP = (
     ("PYTHON_VERSION", "Python of the 2.x base image (per FATE release, from the catalog)."),
     ("OSX_VERSION", "osx's version (java/osx/pom.xml), the jar osx's command names."),
     ("SPARK_VERSION", "Spark (and pyspark) of the 2.x Spark images (the catalog's choice, docker/README.md)."),
+    ("HADOOP_VERSION", "Hadoop of fateflow-spark's HADOOP_HOME (libhdfs, HDFS client jars; the catalog's choice)."),
     ("GPU_TORCH", "torch of the -gpu images: the release's pin, installed as PyPI's (CUDA) build."),
     ("FATE_LLM_VERSION", "FATE-LLM git tag of the -all images (per FATE release; empty: none for it)."),
 )
