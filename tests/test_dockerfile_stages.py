@@ -132,8 +132,9 @@ def maven_stand_in(stand_in, tmp_path_factory):
     subprocess.run(["docker", "image", "rm", "-f", maven_ref], capture_output=True)
 
 
-def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], variables: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in _BAKE_VARIABLES and not k.startswith("BUILDX_BAKE")}
+    env.update(variables or {})
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, **kwargs)
     assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stderr[-6000:]}"
     return result
@@ -269,9 +270,13 @@ def bake(
     # What this bake reads from outside its working directory, and nothing more.
     local = {Path(v) for t in targets.values() for v in [t.get("context"), *t["contexts"].values()]
              if isinstance(v, str) and v.startswith("/") and Path(v).exists()}
+    # One platform of a multi-platform file is what PLATFORM_ONLY says (as `bake --platform-only`
+    # sets it): the export then makes no index, so the annotations go on the manifest alone.
+    single = {p for t in targets.values() for p in t.get("platforms", [])}
     result = _run(
         ["docker", "buildx", "bake", "--progress=plain", "-f", str(bake_file), "-f", str(override_file),
          *bake_allow_flags(out, read=[DOCKER, bake_file.parent, *local]), *overrides],
+        {"PLATFORM_ONLY": single.pop()} if len(single) == 1 else None,
         cwd=out,
     )
     return {name: read_oci_layout(out / name) for name in overrides}, result.stderr
