@@ -32,7 +32,7 @@ from testsupport.fate2_checkout import write_fate2_checkout
 
 from .test_dockerfile_stages import write
 from .test_dockerfile_stages_v2 import MAVEN, bake_v2, engine, stand_in, tools  # noqa: F401 (fixtures)
-from .test_dockerfile_stages_v2_spark import _spark_dist
+from .test_dockerfile_stages_v2_spark import _hadoop_dist, _spark_dist
 from .test_release_lines import V2_ALL, V2_GPU
 
 pytestmark = pytest.mark.engine
@@ -66,12 +66,14 @@ def _bake(root: Path, fate_tag: str, stand_in: str, tools: dict, names: tuple[st
     llm = write_fate_llm_checkout(root / "FATE-LLM", config_facts(fate_tag).get("FATE_LLM_VERSION"))
     jre = root / "jre-dist"
     write(jre / "opt" / "java" / "openjdk" / "bin" / "java", "#!/bin/sh\n", 0o755)
+    write(jre / "opt" / "java" / "openjdk" / "lib" / "amd64" / "server" / "libjvm.so", "libjvm\n", 0o755)
     out = root / "out"
     out.mkdir()
     overrides: dict[str, dict] = {"base-image": {"contexts": {"venv": tools["venv"]}}, "fateflow": {},
                                   "eggroll": {"contexts": {MAVEN: tools["maven"], "jre": str(jre)}}}
     if spark:
-        overrides["fateflow-spark"] = {"contexts": {"jre": str(jre), "spark-dist": str(_spark_dist(root / "spark"))}}
+        overrides["fateflow-spark"] = {"contexts": {"jre": str(jre), "spark-dist": str(_spark_dist(root / "spark")),
+                                                    "hadoop-dist": str(_hadoop_dist(root / "hadoop"))}}
         overrides.update({"spark-base": {}, "spark-worker": {}})
     for name in names:
         overrides[name] = {"contexts": {"fate-llm-src": str(llm)}} if name in V2_ALL else {}

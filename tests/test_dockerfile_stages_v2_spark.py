@@ -61,6 +61,14 @@ def _spark_dist(root: Path) -> Path:
     return root
 
 
+def _hadoop_dist(root: Path) -> Path:
+    """What hadoop-fetch leaves (tested below against its mirror), as far as the final stage reads it."""
+    classpath = ":".join(f"{HADOOP_HOME}/{entry}" for entry in CLASSPATH_ENTRIES)
+    write(root / "etc" / "hadoop" / "classpath", classpath + "\n", 0o644)
+    write(root / "lib" / "native" / "libhdfs.so", "libhdfs\n", 0o755)
+    return root
+
+
 def _hadoop_tarball(version: str, arch: str) -> bytes:
     """hadoop-<version>[-aarch64].tar.gz as far as the image uses it, with what the stage drops."""
     top = f"hadoop-{version}"
