@@ -37,7 +37,7 @@ from pathlib import Path
 
 from testsupport import scrubbed_environ
 from testsupport.constants import ROOT
-from testsupport.real_fate import GATEWAY, REGISTRY, extract
+from testsupport.real_fate import REGISTRY, extract, write_gateway_env
 
 from .engine import BenchError, Timed, changed, layers, prune_build_cache, remove_under, run_timed
 
@@ -66,8 +66,7 @@ def _fate_builder(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _write_env(work: Path, fate_dir: Path) -> None:
-    values = {**GATEWAY, "FATE_DIR": str(fate_dir), "PREFIX": PREFIX, "TAG": "2.1.1-bench"}
-    (work / ".env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    write_gateway_env(work, fate_dir, PREFIX, "2.1.1-bench")
 
 
 def plan_env(work: Path) -> dict[str, str]:

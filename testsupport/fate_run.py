@@ -21,6 +21,7 @@ import secrets
 import subprocess
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,9 @@ COMPOSE = KUBEFATE / "docker-compose-eggroll.yml"
 FLOW_PORT = 9380
 
 
+@lru_cache(maxsize=1)
 def compose() -> dict[str, Any]:
+    """The compose file, read once (the wait loop asks for its health probe every few seconds); not to be changed."""
     loaded: dict[str, Any] = YAML(typ="safe").load(COMPOSE.read_text())
     return loaded
 

@@ -50,6 +50,12 @@ GATEWAY = {"IMAGE_MIRROR": REGISTRY, "PIP_EXTRA_INDEX_URL": "https://pypi.org/si
            "CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt", "Build_Spark": "0", "Build_NN": "0"}
 
 
+def write_gateway_env(work: Path, fate_dir: Path, prefix: str, tag: str, **settings: str | None) -> None:
+    """`work/.env` as a user behind the gateway writes it; a setting given None is left out."""
+    values = {**GATEWAY, "FATE_DIR": str(fate_dir), "PREFIX": prefix, "TAG": tag, **settings}
+    (work / ".env").write_text("".join(f"{k}={v}\n" for k, v in values.items() if v is not None))
+
+
 def blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 

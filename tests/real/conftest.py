@@ -10,7 +10,7 @@ import pytest
 
 from testsupport import docker_info, scrubbed_environ
 from testsupport.constants import IN_CI, ROOT
-from testsupport.real_fate import GATEWAY, REGISTRY, extract
+from testsupport.real_fate import GATEWAY, REGISTRY, extract, write_gateway_env
 
 __all__ = ["GATEWAY", "REGISTRY", "bake", "real_tree"]
 
@@ -37,8 +37,7 @@ def real_tree(tag: str, root: Path) -> tuple[Path, dict[str, object]]:
 
 def bake(work: Path, fate_dir: Path, targets: list[str], tag: str, **settings: str) -> subprocess.CompletedProcess[str]:
     """fate-builder bake as a user behind the gateway runs it: settings in .env, nothing else in the environment."""
-    values = {**GATEWAY, "FATE_DIR": str(fate_dir), "PREFIX": f"{REGISTRY}/fbreal", "TAG": tag, **settings}
-    (work / ".env").write_text("".join(f"{k}={v}\n" for k, v in values.items() if v is not None))
+    write_gateway_env(work, fate_dir, f"{REGISTRY}/fbreal", tag, **settings)
     return subprocess.run([sys.executable, "-m", "generator", "bake", *targets, "--load"], cwd=work,
                           env=scrubbed_environ({"PYTHONPATH": str(ROOT)}), capture_output=True, text=True)
 
